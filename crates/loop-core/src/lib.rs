@@ -1,0 +1,87 @@
+//! tulip's event loop: Python's asyncio loop model on one thread, on mio.
+//!
+//! An [`EventLoop`] runs callbacks ([`call_soon`](EventLoop::call_soon)),
+//! timers ([`call_later`](EventLoop::call_later),
+//! [`call_at`](EventLoop::call_at)), I/O readiness callbacks
+//! ([`add_reader`](EventLoop::add_reader),
+//! [`add_writer`](EventLoop::add_writer)) and signal handlers, with
+//! asyncio's ordering rules. Other threads schedule work through a
+//! [`Remote`]. Errors that no caller can receive (a panicking callback) go
+//! to the loop's exception handler.
+//!
+//! Tasks and futures live one layer up, in `loop-futures`: this crate never
+//! names `std::future::Future`. Tasks plug in through [`Runnable`].
+//!
+//! # Examples
+//!
+//! ```
+//! use loop_core::EventLoop;
+//! use std::time::Duration;
+//!
+//! let ev = EventLoop::new()?;
+//! ev.call_soon(|_| tracing::info!("first"))?;
+//! ev.call_later(Duration::from_millis(1), |ev| ev.stop())?;
+//! ev.run_forever()?;
+//! ev.close()?;
+//! # Ok::<(), loop_core::LoopError>(())
+//! ```
+//!
+//! # Layering
+//!
+//! `loop-core` ← `loop-futures` ← `loop-transports` ← `tulip`; see
+//! `docs/architecture.md` for one loop iteration walked through.
+//!
+//! # Divergences from asyncio
+//!
+//! * Times are `Instant`/`Duration`, not float seconds; a past `Instant`
+//!   stands in for a negative delay.
+//! * Timers never fire early (asyncio fires up to one clock resolution
+//!   early).
+//! * `call_soon_threadsafe` returns `Result<(), LoopError>`, not a
+//!   cancellable handle.
+//! * Thread misuse is a compile error (`EventLoop` is `!Send`), so there is
+//!   no debug-mode thread check.
+//!
+//! The full list is in `docs/asyncio-mapping.md`.
+
+#![doc(test(attr(deny(warnings))))]
+
+mod builder;
+mod clock;
+mod constants;
+mod context;
+mod error;
+mod event_loop;
+mod exception;
+mod handle;
+mod io;
+mod poller;
+mod ready;
+mod remote;
+mod remote_queue;
+mod runnable;
+mod signals;
+mod sync;
+mod timers;
+
+pub use builder::Builder;
+pub use clock::{Clock, ManualClock};
+pub use constants::{
+    CANCELLED_TIMER_FRACTION_DENOMINATOR, DEBUG_ENV_VAR, EVENTS_CAPACITY, MAXIMUM_SELECT_TIMEOUT,
+    MIN_SCHEDULED_TIMER_HANDLES, READY_CAPACITY, SLOW_CALLBACK_DURATION,
+};
+pub use context::get_running_loop;
+pub use error::LoopError;
+pub use event_loop::{EventLoop, LoopStats};
+pub use exception::{ExceptionContext, ExceptionHandler, SharedError, default_exception_handler};
+pub use handle::{Handle, TimerHandle};
+pub use io::Descriptor;
+pub use remote::Remote;
+pub use runnable::{Runnable, RunnableId};
+
+/// Internals exposed to the loom models in `tests/loom_*.rs` only.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::remote_queue::{Notify, RemoteQueue};
+}

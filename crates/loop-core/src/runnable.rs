@@ -1,0 +1,182 @@
+//! The seam tasks plug into: a ready-queue entry that runs a task step
+//! without boxing a closure per wake, and a thread-safe `Waker` for it.
+//!
+//! loop-core never names `std::future::Future`; loop-futures implements
+//! [`Runnable`] for its tasks and polls their coroutines inside
+//! [`Runnable::run`].
+//!
+//! Invariants:
+//! 1. The loop owns every spawned runnable (an `Rc` in a `Slab`) until
+//!    [`EventLoop::remove_runnable`] or `close`; dropping the user's handles
+//!    never loses a pending runnable.
+//! 2. A runnable is in the ready queue at most once: [`RunnableWaker`]'s
+//!    `notified` flag is set by the wake that enqueues it and cleared by the
+//!    loop just before `run`. N wakes before the step schedule one step; a
+//!    wake during `run` schedules the next one.
+//! 3. Waking allocates nothing: the waker is one `Arc` created at spawn; a
+//!    wake on the loop thread (while the loop runs) pushes a `Copy`
+//!    [`RunnableId`] to the ready queue; from any other thread it goes through
+//!    the remote queue and `mio::Waker`.
+//! 4. Ids carry a generation, so a wake for a finished runnable whose slot was
+//!    reused is ignored.
+
+use std::fmt;
+use std::panic::Location;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Wake;
+
+use slab::Slab;
+
+use crate::context;
+use crate::event_loop::EventLoop;
+use crate::remote::{RemoteItem, RemoteShared};
+use crate::sync::{AtomicBool, Ordering};
+
+/// A unit of work the loop can run many times: a task.
+///
+/// Spawned with [`EventLoop::spawn_runnable`], run once per wake through
+/// the ready queue, removed with [`EventLoop::remove_runnable`].
+pub trait Runnable {
+    /// Runs one step (polls the task's coroutine once).
+    fn run(self: Rc<Self>, ev: &EventLoop);
+
+    /// Called by [`EventLoop::close`] for each runnable still registered,
+    /// just before the loop drops its reference. Tasks use it to report
+    /// "Task was destroyed but it is pending" and to drop their coroutine.
+    fn on_loop_closed(self: Rc<Self>, ev: &EventLoop) {
+        let _ = ev;
+    }
+
+    /// Where the runnable was created, for diagnostics.
+    fn site(&self) -> Option<&'static Location<'static>> {
+        None
+    }
+}
+
+/// Identifies a spawned [`Runnable`] within its loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunnableId {
+    pub(crate) key: u32,
+    pub(crate) generation: u32,
+}
+
+/// The `std::task::Wake` behind every runnable's `Waker`.
+pub(crate) struct RunnableWaker {
+    id: RunnableId,
+    notified: AtomicBool,
+    remote: Arc<RemoteShared>,
+}
+
+impl RunnableWaker {
+    pub(crate) fn new(id: RunnableId, remote: Arc<RemoteShared>) -> Self {
+        // Spawning enqueues the first step, so the flag starts set.
+        RunnableWaker {
+            id,
+            notified: AtomicBool::new(true),
+            remote,
+        }
+    }
+
+    /// Clears the flag just before the step runs (invariant 2).
+    #[inline]
+    pub(crate) fn clear(&self) {
+        self.notified.store(false, Ordering::Release);
+    }
+}
+
+impl Wake for RunnableWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    #[inline]
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.notified.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if context::schedule_local(self.remote.loop_id, self.id) {
+            return;
+        }
+        if self
+            .remote
+            .queue
+            .push(RemoteItem::Runnable(self.id))
+            .is_err()
+        {
+            tracing::trace!("wake after the loop closed: dropped");
+        }
+    }
+}
+
+impl fmt::Debug for RunnableWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunnableWaker")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct RunnableEntry {
+    generation: u32,
+    pub(crate) runnable: Rc<dyn Runnable>,
+    pub(crate) waker: Arc<RunnableWaker>,
+}
+
+/// The loop's runnables.
+#[derive(Default)]
+pub(crate) struct RunnableSet {
+    entries: Slab<RunnableEntry>,
+    next_gen: u32,
+}
+
+impl RunnableSet {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn insert(
+        &mut self,
+        runnable: Rc<dyn Runnable>,
+        remote: &Arc<RemoteShared>,
+    ) -> (RunnableId, Arc<RunnableWaker>) {
+        let generation = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let vacant = self.entries.vacant_entry();
+        let id = RunnableId {
+            key: vacant.key() as u32,
+            generation,
+        };
+        let waker = Arc::new(RunnableWaker::new(id, remote.clone()));
+        vacant.insert(RunnableEntry {
+            generation,
+            runnable,
+            waker: waker.clone(),
+        });
+        (id, waker)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, id: RunnableId) -> Option<&RunnableEntry> {
+        self.entries
+            .get(id.key as usize)
+            .filter(|e| e.generation == id.generation)
+    }
+
+    pub(crate) fn remove(&mut self, id: RunnableId) -> Option<RunnableEntry> {
+        self.get(id)?;
+        Some(self.entries.remove(id.key as usize))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &RunnableEntry> {
+        self.entries.iter().map(|(_, e)| e)
+    }
+
+    pub(crate) fn take_all(&mut self) -> Vec<RunnableEntry> {
+        self.entries.drain().collect()
+    }
+}
