@@ -1,0 +1,229 @@
+//! Executors: where blocking work runs off the loop thread
+//! (`loop.run_in_executor`, `concurrent.futures.ThreadPoolExecutor`).
+//!
+//! Invariants:
+//! 1. A job submitted before `shutdown` runs (unless its future was
+//!    cancelled first); a job submitted after it is refused with an error.
+//! 2. Worker threads are started lazily, one per job that finds no idle
+//!    worker, up to `max_workers`.
+//! 3. A panicking job fails its future with [`Error::Panic`]; the worker
+//!    survives.
+//! 4. Dropping the last handle shuts the pool down without waiting.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::concurrent::ConcurrentFuture;
+use crate::error::{Error, PanicError, RuntimeError};
+
+/// A unit of work for an executor.
+pub type Job = Box<dyn FnOnce() + Send>;
+
+/// Something that runs jobs off the loop thread.
+///
+/// [`ThreadPoolExecutor`] is the default; set another with
+/// [`set_default_executor`](crate::set_default_executor).
+pub trait Executor: Send + Sync {
+    /// Queues `job`.
+    ///
+    /// # Errors
+    ///
+    /// The executor was shut down.
+    fn execute(&self, job: Job) -> Result<(), Error>;
+
+    /// Stops accepting jobs; with `wait`, blocks until queued jobs finished.
+    fn shutdown(&self, wait: bool);
+}
+
+struct PoolState {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    workers: Vec<JoinHandle<()>>,
+    shutdown: bool,
+}
+
+struct Pool {
+    state: Mutex<PoolState>,
+    work: Condvar,
+    max_workers: usize,
+    name: String,
+}
+
+/// A pool of worker threads (Python's `ThreadPoolExecutor`).
+///
+/// Cloning gives another handle to the same pool.
+#[derive(Clone)]
+pub struct ThreadPoolExecutor {
+    pool: Arc<Pool>,
+    _owner: Arc<Owner>,
+}
+
+/// Shuts the pool down (without waiting) when the last handle drops.
+struct Owner(Arc<Pool>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.0.shutdown(false);
+    }
+}
+
+impl ThreadPoolExecutor {
+    /// A pool of at most `max_workers` threads (at least 1). Python's
+    /// default is `min(32, cpus + 4)`: see [`ThreadPoolExecutor::default`].
+    pub fn new(max_workers: usize) -> Self {
+        let pool = Arc::new(Pool {
+            state: Mutex::new(PoolState {
+                jobs: VecDeque::new(),
+                idle: 0,
+                workers: Vec::new(),
+                shutdown: false,
+            }),
+            work: Condvar::new(),
+            max_workers: max_workers.max(1),
+            name: "tulip-executor".to_string(),
+        });
+        ThreadPoolExecutor {
+            _owner: Arc::new(Owner(pool.clone())),
+            pool,
+        }
+    }
+
+    /// Runs `f` on a worker; its return value (or panic) completes the
+    /// returned future.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] after shutdown.
+    pub fn submit<T, F>(&self, f: F) -> Result<ConcurrentFuture<T>, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let future = ConcurrentFuture::new();
+        let completer = future.clone();
+        self.execute(Box::new(move || run_job(&completer, f)))?;
+        Ok(future)
+    }
+
+    /// The number of worker threads started so far.
+    pub fn worker_count(&self) -> usize {
+        self.pool.state.lock().workers.len()
+    }
+}
+
+/// Runs `f` for `future` unless it was cancelled (invariant 3).
+pub(crate) fn run_job<T, F>(future: &ConcurrentFuture<T>, f: F)
+where
+    T: Send + 'static,
+    F: FnOnce() -> T,
+{
+    if !matches!(future.set_running_or_notify_cancel(), Ok(true)) {
+        return;
+    }
+    let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => future.set_result(value),
+        Err(payload) => future.set_exception(Error::Panic(PanicError::new(payload))),
+    };
+    if let Err(err) = outcome {
+        tracing::debug!(target: "tulip", %err, "executor job finished a future that was already done");
+    }
+}
+
+impl Default for ThreadPoolExecutor {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new((cpus + 4).min(32))
+    }
+}
+
+impl Executor for ThreadPoolExecutor {
+    fn execute(&self, job: Job) -> Result<(), Error> {
+        self.pool.execute(job)
+    }
+
+    fn shutdown(&self, wait: bool) {
+        self.pool.shutdown(wait);
+    }
+}
+
+impl Pool {
+    fn execute(self: &Arc<Self>, job: Job) -> Result<(), Error> {
+        let mut state = self.state.lock();
+        if state.shutdown {
+            return Err(RuntimeError::new("cannot schedule new futures after shutdown").into());
+        }
+        state.jobs.push_back(job);
+        if state.idle > 0 {
+            self.work.notify_one();
+        } else if state.workers.len() < self.max_workers {
+            let pool = self.clone();
+            let name = format!("{}-{}", self.name, state.workers.len());
+            match std::thread::Builder::new()
+                .name(name)
+                .spawn(move || pool.worker())
+            {
+                Ok(handle) => state.workers.push(handle),
+                Err(err) if state.workers.is_empty() => {
+                    state.jobs.pop_back();
+                    return Err(Error::new(err));
+                }
+                Err(err) => tracing::warn!(target: "tulip", %err, "could not start another worker"),
+            }
+        }
+        Ok(())
+    }
+
+    fn worker(&self) {
+        let mut state = self.state.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                drop(state);
+                job();
+                state = self.state.lock();
+                continue;
+            }
+            if state.shutdown {
+                return;
+            }
+            state.idle += 1;
+            self.work.wait(&mut state);
+            state.idle -= 1;
+        }
+    }
+
+    fn shutdown(&self, wait: bool) {
+        let workers = {
+            let mut state = self.state.lock();
+            state.shutdown = true;
+            self.work.notify_all();
+            if wait {
+                std::mem::take(&mut state.workers)
+            } else {
+                Vec::new()
+            }
+        };
+        let me = std::thread::current().id();
+        for worker in workers {
+            if worker.thread().id() != me {
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ThreadPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.pool.state.lock();
+        f.debug_struct("ThreadPoolExecutor")
+            .field("max_workers", &self.pool.max_workers)
+            .field("workers", &state.workers.len())
+            .field("queued", &state.jobs.len())
+            .field("shutdown", &state.shutdown)
+            .finish()
+    }
+}
