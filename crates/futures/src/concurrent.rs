@@ -15,9 +15,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
 use crate::error::{CancelledError, Error, InvalidStateError, TimeoutError};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 
 type ConcurrentCallback<T> = Box<dyn FnOnce(&ConcurrentFuture<T>) + Send>;
 
@@ -198,10 +197,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     }
 
     /// Waits (blocking this thread) until done or `timeout` passes.
-    fn wait(
-        &self,
-        timeout: Option<Duration>,
-    ) -> Result<parking_lot::MutexGuard<'_, State<T>>, Error> {
+    fn wait(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, State<T>>, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut state = self.shared.state.lock();
         while !matches!(state.status, Status::Cancelled | Status::Finished) {

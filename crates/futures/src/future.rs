@@ -15,13 +15,19 @@
 //! 4. An error stored and never retrieved (by `result`, `exception` or an
 //!    await) is reported to the loop's exception handler when the last handle
 //!    goes: "Future exception was never retrieved", with the creation site.
+//!    `cancel()` counts as retrieving it (asyncio clears `_log_traceback`
+//!    in `cancel`, also on a done future).
 //! 5. No `RefCell` borrow is held while user code runs or user values drop.
+//! 6. A [`CallbackId`] is unique across all futures, so an id from another
+//!    future removes nothing (`remove_done_callback` returns 0); waker
+//!    entries use a tagged per-future id space that never meets it.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use loop_core::{EventLoop, ExceptionContext};
@@ -285,10 +291,19 @@ impl<T: Clone + 'static> Future<T> {
     }
 }
 
+/// Tags the ids of waker entries (per-future counter) so they never equal a
+/// callback id (invariant 6).
+const WAKER_ID_TAG: u64 = 1 << 63;
+
+/// Callback ids are unique process-wide (invariant 6). Only
+/// `add_done_callback` (which boxes anyway) pays for this atomic, never an
+/// await.
+static NEXT_CALLBACK_ID: AtomicU64 = AtomicU64::new(0);
+
 impl<T: 'static> FutureInner<T> {
     fn push_waiter(&self, kind: WaiterKind<T>) -> u64 {
-        let id = self.next_waiter.get();
-        self.next_waiter.set(id + 1);
+        let id = self.next_waiter.get() | WAKER_ID_TAG;
+        self.next_waiter.set(self.next_waiter.get() + 1);
         self.waiters.borrow_mut().push(Waiter { id, kind });
         id
     }
@@ -325,8 +340,7 @@ impl<T: 'static> FutureInner<T> {
         site: &'static Location<'static>,
         handle: &Future<T>,
     ) -> CallbackId {
-        let id = self.next_waiter.get();
-        self.next_waiter.set(id + 1);
+        let id = NEXT_CALLBACK_ID.fetch_add(1, Ordering::Relaxed) & !WAKER_ID_TAG;
         if matches!(*self.state.borrow(), State::Pending) {
             self.waiters.borrow_mut().push(Waiter {
                 id,
@@ -390,6 +404,9 @@ impl<T: 'static> FutureInner<T> {
     }
 
     pub(crate) fn cancel_now(self: &Rc<Self>, msg: Option<&str>) -> bool {
+        // asyncio's `cancel` clears `_log_traceback` first, also when the
+        // future is already done: a cancelled-at failure is not reported.
+        self.silence_unretrieved();
         self.complete(State::Cancelled(CancelledError::new(msg)))
             .is_ok()
     }
@@ -414,6 +431,11 @@ impl<T: 'static> FutureInner<T> {
 impl<T> FutureInner<T> {
     pub(crate) fn is_pending(&self) -> bool {
         matches!(*self.state.borrow(), State::Pending)
+    }
+
+    /// A stored error no longer counts as "never retrieved" (invariant 4).
+    pub(crate) fn silence_unretrieved(&self) {
+        self.unretrieved.set(false);
     }
 
     pub(crate) fn take_unretrieved_error(&self) -> Option<Error> {

@@ -67,6 +67,8 @@ mod ext;
 mod future;
 mod registry;
 mod run;
+mod sleep;
+mod sync;
 mod task;
 mod task_result;
 mod wrap;
@@ -81,6 +83,7 @@ pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use ext::{EventLoopExt, create_task};
 pub use future::{CallbackId, Future};
 pub use run::run;
+pub use sleep::{Sleep, sleep, sleep_until};
 pub use task::{AnyTask, Task, all_tasks, current_task};
 pub use task_result::IntoTaskResult;
 pub use wrap::{
@@ -88,3 +91,20 @@ pub use wrap::{
     wrap_future,
 };
 pub use yield_now::{YieldNow, yield_now};
+
+/// Internals exposed to the loom models in `tests/loom_*.rs` only.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    use crate::ConcurrentFuture;
+
+    /// What an executor worker does with a job (`executor::run_job`): skip
+    /// it if its future was cancelled, else run it and complete the future.
+    pub fn run_job<T, F>(future: &ConcurrentFuture<T>, f: F)
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T,
+    {
+        crate::executor::run_job(future, f);
+    }
+}

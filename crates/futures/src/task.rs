@@ -261,6 +261,9 @@ impl<T: 'static, F: 'static> TaskControl for TaskInner<T, F> {
 
     fn cancel_task(self: Rc<Self>, msg: Option<&str>) -> bool {
         let h = &self.header;
+        // As asyncio's `Task.cancel` (`_log_traceback = False` first): a
+        // failed task that is cancelled afterwards is not reported.
+        self.future.inner.silence_unretrieved();
         if !self.future.inner.is_pending() {
             return false;
         }

@@ -128,6 +128,12 @@ where
         let on_done = completer.clone();
         task.add_done_callback(move |task| {
             bridge::forget(&task.get_loop(), cancel_key);
+            if task.cancelled() {
+                // asyncio copies a cancellation as a cancellation, so the
+                // concurrent future reads `cancelled()` too.
+                on_done.cancel();
+                return;
+            }
             if !matches!(on_done.set_running_or_notify_cancel(), Ok(true)) {
                 return;
             }

@@ -26,7 +26,9 @@
 //!    poller, its fds, all registrations, pending callbacks and runnables
 //!    have been released.
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -51,6 +53,7 @@ use crate::remote::{Remote, RemoteItem, RemoteShared};
 use crate::remote_queue::RemoteQueue;
 use crate::runnable::{Runnable, RunnableId, RunnableSet};
 use crate::signals::Signals;
+use crate::source::{Readiness, SourceHandler, SourceId, SourceSet};
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -98,6 +101,7 @@ pub(crate) struct Inner {
     timers: RefCell<crate::timers::TimerQueue>,
     io: RefCell<IoRegistry>,
     runnables: RefCell<RunnableSet>,
+    sources: RefCell<SourceSet>,
     signals: RefCell<Signals>,
     poller: RefCell<Option<Poller>>,
     remote: Arc<RemoteShared>,
@@ -111,6 +115,7 @@ pub(crate) struct Inner {
     debug: Cell<bool>,
     slow_callback_duration: Cell<Duration>,
     exception_handler: RefCell<Option<ExceptionHandler>>,
+    extensions: RefCell<HashMap<TypeId, Rc<dyn Any>>>,
 }
 
 /// Counts of what a loop holds, for tests and diagnostics.
@@ -166,6 +171,7 @@ impl EventLoop {
             timers: RefCell::new(crate::timers::TimerQueue::new()),
             io: RefCell::new(IoRegistry::new()),
             runnables: RefCell::new(RunnableSet::new()),
+            sources: RefCell::new(SourceSet::default()),
             signals: RefCell::new(Signals::default()),
             poller: RefCell::new(Some(poller)),
             remote: Arc::new(RemoteShared {
@@ -182,6 +188,7 @@ impl EventLoop {
             debug: Cell::new(debug),
             slow_callback_duration: Cell::new(slow_callback_duration),
             exception_handler: RefCell::new(None),
+            extensions: RefCell::new(HashMap::new()),
         };
         Ok(EventLoop {
             inner: Rc::new(inner),
@@ -293,6 +300,13 @@ impl EventLoop {
                 .borrow_mut()
                 .clear(poller.as_ref().map(Poller::registry))
         };
+        let source_handlers = {
+            let poller = inner.poller.borrow();
+            inner
+                .sources
+                .borrow_mut()
+                .clear(poller.as_ref().map(Poller::registry))
+        };
         let mut signal_callbacks = Vec::new();
         {
             let poller = inner.poller.borrow();
@@ -303,10 +317,19 @@ impl EventLoop {
             }
         }
         let runnables = inner.runnables.borrow_mut().take_all();
-        drop((remote_items, notifier, slots, io_entries, signal_callbacks));
+        drop((
+            remote_items,
+            notifier,
+            slots,
+            io_entries,
+            source_handlers,
+            signal_callbacks,
+        ));
         for entry in runnables {
             entry.runnable.clone().on_loop_closed(self);
         }
+        let extensions = std::mem::take(&mut *inner.extensions.borrow_mut());
+        drop(extensions);
         let poller = inner.poller.borrow_mut().take();
         drop(poller);
         Ok(())
@@ -329,7 +352,26 @@ impl EventLoop {
     where
         F: FnOnce(&EventLoop) + 'static,
     {
-        let site = Location::caller();
+        self.call_soon_with_site(Location::caller(), f)
+    }
+
+    /// Like [`call_soon`](EventLoop::call_soon), but reports `site` as the
+    /// callback's creation site (in debug logs and exception contexts).
+    /// For libraries that schedule a user's callback on the user's behalf,
+    /// such as a future's done callbacks.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::Closed`] if the loop is closed.
+    #[inline]
+    pub fn call_soon_with_site<F>(
+        &self,
+        site: &'static Location<'static>,
+        f: F,
+    ) -> Result<Handle, LoopError>
+    where
+        F: FnOnce(&EventLoop) + 'static,
+    {
         if self.inner.closed.get() {
             return Err(LoopError::Closed);
         }
@@ -405,8 +447,10 @@ impl EventLoop {
         }
     }
 
-    /// Schedules `f` from the loop thread through the thread-safe path;
-    /// see [`Remote::call_soon_threadsafe`].
+    /// Schedules `f` from the loop thread, in FIFO order with
+    /// [`call_soon`](EventLoop::call_soon) (asyncio appends both to one
+    /// queue). Callbacks other threads sent earlier through a [`Remote`] are
+    /// queued first. From other threads, use [`Remote::call_soon_threadsafe`].
     ///
     /// # Errors
     ///
@@ -416,7 +460,16 @@ impl EventLoop {
     where
         F: FnOnce(&EventLoop) + Send + 'static,
     {
-        self.remote().call_soon_threadsafe(f)
+        let site = Location::caller();
+        if self.inner.closed.get() {
+            return Err(LoopError::Closed);
+        }
+        // The remote queue is otherwise drained only at the next poll, which
+        // would run `f` after callbacks scheduled later with `call_soon`.
+        self.drain_remote();
+        let (key, _) = self.inner.insert_slot(Box::new(f), site, false);
+        self.inner.ready.borrow_mut().push(Ready::Callback(key));
+        Ok(())
     }
 
     // ===== I/O readiness =====
@@ -518,6 +571,88 @@ impl EventLoop {
                 .remove(poller.registry(), fd, write)
         };
         removed.is_some()
+    }
+
+    // ===== edge-triggered sources (the transport seam) =====
+
+    /// Registers `fd` as an edge-triggered source: `handler` is called from
+    /// the ready queue with each event's [`Readiness`]. See the
+    /// [`SourceHandler`] contract: drain until `WouldBlock` or reschedule
+    /// with [`schedule_source`](EventLoop::schedule_source).
+    ///
+    /// This is the path transports use instead of
+    /// [`add_reader`](EventLoop::add_reader), whose level-triggered emulation
+    /// costs a re-arm syscall per callback.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::Closed`]; [`LoopError::Io`] if the fd cannot be polled.
+    pub fn register_source(
+        &self,
+        fd: impl Descriptor,
+        interest: mio::Interest,
+        handler: Rc<dyn SourceHandler>,
+    ) -> Result<SourceId, LoopError> {
+        if self.inner.closed.get() {
+            return Err(LoopError::Closed);
+        }
+        let poller = self.inner.poller.borrow();
+        let poller = poller.as_ref().ok_or(LoopError::Closed)?;
+        let id = self.inner.sources.borrow_mut().register(
+            poller.registry(),
+            fd.raw_fd(),
+            interest,
+            handler,
+        )?;
+        Ok(id)
+    }
+
+    /// Changes the interest of a source. Returns false if `id` is not
+    /// registered.
+    ///
+    /// # Errors
+    ///
+    /// [`LoopError::Io`] if the OS refuses.
+    pub fn reregister_source(
+        &self,
+        id: SourceId,
+        interest: mio::Interest,
+    ) -> Result<bool, LoopError> {
+        let poller = self.inner.poller.borrow();
+        let Some(poller) = poller.as_ref() else {
+            return Ok(false);
+        };
+        Ok(self
+            .inner
+            .sources
+            .borrow_mut()
+            .reregister(poller.registry(), id, interest)?)
+    }
+
+    /// Deregisters a source and drops the loop's reference to its handler.
+    /// Returns false if it was not registered. Deregister before closing the
+    /// fd.
+    pub fn deregister_source(&self, id: SourceId) -> bool {
+        let handler = {
+            let poller = self.inner.poller.borrow();
+            self.inner
+                .sources
+                .borrow_mut()
+                .deregister(poller.as_ref().map(Poller::registry), id)
+        };
+        handler.is_some()
+    }
+
+    /// Queues a call of the source's handler with `readiness` (merged with
+    /// any pending readiness; at most one queued call per source). For a
+    /// handler that stopped reading before `WouldBlock` (its budget ran out).
+    pub fn schedule_source(&self, id: SourceId, readiness: Readiness) {
+        let inner = &*self.inner;
+        let mut ready = inner.ready.borrow_mut();
+        inner
+            .sources
+            .borrow_mut()
+            .mark(id.key(), id.generation(), readiness, &mut ready);
     }
 
     // ===== signals =====
@@ -705,6 +840,39 @@ impl EventLoop {
         set.iter().map(|e| e.runnable.clone()).collect()
     }
 
+    /// The loop's extension of type `T`, if one was set. Layers above
+    /// loop-core keep per-loop state here (the default executor, say).
+    pub fn extension<T: 'static>(&self) -> Option<Rc<T>> {
+        let ext = self
+            .inner
+            .extensions
+            .borrow()
+            .get(&TypeId::of::<T>())
+            .cloned()?;
+        ext.downcast::<T>().ok()
+    }
+
+    /// Sets the loop's extension of type `T`; returns the previous one.
+    /// Extensions are dropped by [`close`](EventLoop::close).
+    pub fn set_extension<T: 'static>(&self, value: Rc<T>) -> Option<Rc<T>> {
+        let old = self
+            .inner
+            .extensions
+            .borrow_mut()
+            .insert(TypeId::of::<T>(), value);
+        old.and_then(|old| old.downcast::<T>().ok())
+    }
+
+    /// Removes the loop's extension of type `T`.
+    pub fn take_extension<T: 'static>(&self) -> Option<Rc<T>> {
+        let old = self
+            .inner
+            .extensions
+            .borrow_mut()
+            .remove(&TypeId::of::<T>());
+        old.and_then(|old| old.downcast::<T>().ok())
+    }
+
     /// Counts of what the loop holds.
     pub fn stats(&self) -> LoopStats {
         let inner = &*self.inner;
@@ -714,7 +882,7 @@ impl EventLoop {
             timers: timers.len(),
             cancelled_timers: timers.cancelled(),
             callbacks: inner.slots.borrow().len(),
-            io_registrations: inner.io.borrow().len(),
+            io_registrations: inner.io.borrow().len() + inner.sources.borrow().len(),
             runnables: inner.runnables.borrow().len(),
             signals: inner.signals.borrow().signals().len(),
         }
@@ -807,6 +975,12 @@ impl EventLoop {
                     generation,
                     write,
                 } => self.run_io(key, generation, write),
+                Ready::Source { key, generation } => {
+                    let taken = inner.sources.borrow_mut().take(key, generation);
+                    if let Some((handler, readiness)) = taken {
+                        self.run_guarded(None, move || handler.on_ready(self, readiness));
+                    }
+                }
             }
         }
         Ok(())
@@ -822,7 +996,13 @@ impl EventLoop {
             let mut ready = inner.ready.borrow_mut();
             for event in poller.events.iter() {
                 let token = event.token();
-                if let Some((key, generation)) = unpack_token(token) {
+                if let Some((key, generation)) = crate::source::unpack(token) {
+                    let readiness = Readiness::from_event(event);
+                    inner
+                        .sources
+                        .borrow_mut()
+                        .mark(key, generation, readiness, &mut ready);
+                } else if let Some((key, generation)) = unpack_token(token) {
                     let readable =
                         event.is_readable() || event.is_read_closed() || event.is_error();
                     let writable =
@@ -846,17 +1026,23 @@ impl EventLoop {
             poller.timer_fired();
         }
         if drain_remote {
-            let mut buf = inner.remote_buf.borrow_mut();
-            inner.remote.queue.drain_into(&mut buf);
-            let mut ready = inner.ready.borrow_mut();
-            for item in buf.drain(..) {
-                match item {
-                    RemoteItem::Callback(callback, site) => {
-                        let (key, _) = inner.insert_slot(callback, site, false);
-                        ready.push(Ready::Callback(key));
-                    }
-                    RemoteItem::Runnable(id) => ready.push(Ready::Runnable(id)),
+            self.drain_remote();
+        }
+    }
+
+    /// Moves what other threads sent into the ready queue, in order.
+    fn drain_remote(&self) {
+        let inner = &*self.inner;
+        let mut buf = inner.remote_buf.borrow_mut();
+        inner.remote.queue.drain_into(&mut buf);
+        let mut ready = inner.ready.borrow_mut();
+        for item in buf.drain(..) {
+            match item {
+                RemoteItem::Callback(callback, site) => {
+                    let (key, _) = inner.insert_slot(callback, site, false);
+                    ready.push(Ready::Callback(key));
                 }
+                RemoteItem::Runnable(id) => ready.push(Ready::Runnable(id)),
             }
         }
     }

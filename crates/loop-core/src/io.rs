@@ -8,11 +8,12 @@
 //! 1. One [`IoEntry`] per fd, in a `Slab`; the fd is registered with mio
 //!    exactly while the entry has a reader or a writer, with the matching
 //!    interest.
-//! 2. Tokens carry a generation: `token = key | generation << 32`, `generation < 2^31`.
+//! 2. Tokens carry a generation: `token = key | generation << 32`, `generation < 2^30`.
 //!    A ready-queue entry or event whose generation differs from the slot's
 //!    current one is stale (the fd was removed and the slot reused) and is
 //!    dropped, so a new registration never sees an old fd's event.
-//!    Tokens with bit 63 set are reserved for the loop's own sources.
+//!    Tokens with bit 63 set are reserved for the loop's own sources and
+//!    bit 62 marks edge-triggered sources ([`source`](crate::source)).
 //! 3. Level-triggered emulation: after each reader/writer callback the fd is
 //!    re-armed (`EPOLL_CTL_MOD`), which makes the kernel report it again at
 //!    the next poll if it is still ready, and only then. A callback that reads
@@ -61,7 +62,7 @@ impl<T: AsFd + ?Sized> Descriptor for &T {
 /// A reader or writer callback; called every iteration its fd is ready.
 pub(crate) type IoCallback = Box<dyn FnMut(&EventLoop)>;
 
-const GEN_MASK: u32 = 0x7fff_ffff;
+const GEN_MASK: u32 = 0x3fff_ffff;
 
 /// Packs a slab key and generation into a mio token.
 pub(crate) fn pack_token(key: u32, generation: u32) -> Token {
@@ -71,7 +72,8 @@ pub(crate) fn pack_token(key: u32, generation: u32) -> Token {
 /// Splits an I/O token; `None` for the loop's reserved tokens.
 pub(crate) fn unpack_token(token: Token) -> Option<(u32, u32)> {
     let raw = token.0 as u64;
-    if raw >> 63 != 0 {
+    // Bit 63: the loop's reserved tokens; bit 62: edge-triggered sources.
+    if raw >> 62 != 0 {
         return None;
     }
     Some((raw as u32, (raw >> 32) as u32))

@@ -61,8 +61,10 @@ mod remote;
 mod remote_queue;
 mod runnable;
 mod signals;
+mod source;
 mod sync;
 mod timers;
+mod wake_flag;
 
 pub use builder::Builder;
 pub use clock::{Clock, ManualClock};
@@ -78,10 +80,15 @@ pub use handle::{Handle, TimerHandle};
 pub use io::Descriptor;
 pub use remote::Remote;
 pub use runnable::{Runnable, RunnableId};
+pub use source::{Readiness, SourceHandler, SourceId};
+
+/// I/O interest for [`EventLoop::register_source`] (mio's).
+pub use mio::Interest;
 
 /// Internals exposed to the loom models in `tests/loom_*.rs` only.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::remote_queue::{Notify, RemoteQueue};
+    pub use crate::wake_flag::WakeFlag;
 }

@@ -27,6 +27,8 @@ pub(crate) enum Ready {
         generation: u32,
         write: bool,
     },
+    /// An edge-triggered source with pending readiness.
+    Source { key: u32, generation: u32 },
 }
 
 /// FIFO of [`Ready`] entries.

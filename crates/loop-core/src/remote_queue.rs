@@ -16,10 +16,16 @@
 //! 4. `close` drops the notifier (the loop's eventfd) under the lock, so no
 //!    thread can write to a closed fd.
 
+// `pub` only so that `__loom` can re-export these to the loom models.
+#![cfg_attr(not(loom), allow(unreachable_pub))]
+
+use std::fmt;
+
 use crate::sync::Mutex;
 
 /// Something that wakes the poller (`mio::Waker` in production).
-pub(crate) trait Notify {
+pub trait Notify {
+    /// Wakes the poller; called with the queue's lock held.
     fn notify(&self);
 }
 
@@ -29,12 +35,13 @@ struct State<T, N> {
 }
 
 /// A multi-producer queue drained by the loop thread.
-pub(crate) struct RemoteQueue<T, N> {
+pub struct RemoteQueue<T, N> {
     state: Mutex<State<T, N>>,
 }
 
 impl<T, N: Notify> RemoteQueue<T, N> {
-    pub(crate) fn new(notifier: N) -> Self {
+    /// An open, empty queue that wakes the poller through `notifier`.
+    pub fn new(notifier: N) -> Self {
         RemoteQueue {
             state: Mutex::new(State {
                 items: Vec::new(),
@@ -45,7 +52,7 @@ impl<T, N: Notify> RemoteQueue<T, N> {
 
     /// Adds an item and wakes the poller if the queue was empty.
     /// Gives the item back if the queue is closed.
-    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+    pub fn push(&self, item: T) -> Result<(), T> {
         let mut state = self.state.lock();
         let Some(notifier) = state.notifier.as_ref() else {
             return Err(item);
@@ -59,7 +66,7 @@ impl<T, N: Notify> RemoteQueue<T, N> {
     }
 
     /// Moves every queued item into `out` (whose capacity is reused).
-    pub(crate) fn drain_into(&self, out: &mut Vec<T>) {
+    pub fn drain_into(&self, out: &mut Vec<T>) {
         let mut state = self.state.lock();
         if state.items.is_empty() {
             return;
@@ -73,15 +80,21 @@ impl<T, N: Notify> RemoteQueue<T, N> {
 
     /// Closes the queue: later pushes fail. Returns what was still queued
     /// and the notifier, for the caller to drop outside the lock.
-    pub(crate) fn close(&self) -> (Vec<T>, Option<N>) {
+    pub fn close(&self) -> (Vec<T>, Option<N>) {
         let mut state = self.state.lock();
         let items = std::mem::take(&mut state.items);
         (items, state.notifier.take())
     }
 
     /// True once [`close`](RemoteQueue::close) ran.
-    pub(crate) fn is_closed(&self) -> bool {
+    pub fn is_closed(&self) -> bool {
         self.state.lock().notifier.is_none()
+    }
+}
+
+impl<T, N> fmt::Debug for RemoteQueue<T, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteQueue").finish_non_exhaustive()
     }
 }
 

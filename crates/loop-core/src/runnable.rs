@@ -31,7 +31,7 @@ use slab::Slab;
 use crate::context;
 use crate::event_loop::EventLoop;
 use crate::remote::{RemoteItem, RemoteShared};
-use crate::sync::{AtomicBool, Ordering};
+use crate::wake_flag::WakeFlag;
 
 /// A unit of work the loop can run many times: a task.
 ///
@@ -64,7 +64,7 @@ pub struct RunnableId {
 /// The `std::task::Wake` behind every runnable's `Waker`.
 pub(crate) struct RunnableWaker {
     id: RunnableId,
-    notified: AtomicBool,
+    notified: WakeFlag,
     remote: Arc<RemoteShared>,
 }
 
@@ -73,7 +73,7 @@ impl RunnableWaker {
         // Spawning enqueues the first step, so the flag starts set.
         RunnableWaker {
             id,
-            notified: AtomicBool::new(true),
+            notified: WakeFlag::new(true),
             remote,
         }
     }
@@ -81,7 +81,7 @@ impl RunnableWaker {
     /// Clears the flag just before the step runs (invariant 2).
     #[inline]
     pub(crate) fn clear(&self) {
-        self.notified.store(false, Ordering::Release);
+        self.notified.clear();
     }
 }
 
@@ -92,7 +92,7 @@ impl Wake for RunnableWaker {
 
     #[inline]
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.notified.swap(true, Ordering::AcqRel) {
+        if !self.notified.try_set() {
             return;
         }
         if context::schedule_local(self.remote.loop_id, self.id) {

@@ -1,0 +1,170 @@
+//! The transport's side of a protocol: a type-erased, re-entrancy-safe cell.
+//!
+//! Invariants:
+//! 1. Every call borrows the protocol with `try_borrow_mut`; a protocol that
+//!    is already borrowed (its own callback is running, or user code holds
+//!    it) is reported as [`Busy`](ReadOutcome::Busy) / `false`, never
+//!    double-borrowed.
+//! 2. A read borrows the protocol *before* the `recv`, so bytes taken from
+//!    the kernel are always delivered in the same call.
+//! 3. A panic in a protocol method is caught here and returned as
+//!    [`Panicked`], so the transport closes only that connection.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::io::{self, Read};
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use mio::net::TcpStream;
+
+use crate::protocol::{BufferedProtocol, Protocol};
+use crate::transport::Transport;
+
+/// A protocol method panicked; carries the payload.
+pub(crate) struct Panicked(pub(crate) Box<dyn Any + Send>);
+
+/// What one read attempt did.
+pub(crate) enum ReadOutcome {
+    /// `n` bytes were delivered; `full` if the read filled the buffer.
+    Data { full: bool },
+    /// The peer closed its write side.
+    Eof,
+    /// Nothing to read.
+    WouldBlock,
+    /// The protocol is borrowed; nothing was read.
+    Busy,
+    /// The read failed.
+    Failed(io::Error),
+    /// The protocol panicked.
+    Panicked(Panicked),
+}
+
+fn guard<R>(f: impl FnOnce() -> R) -> Result<R, Panicked> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(Panicked)
+}
+
+/// The protocol as the transport sees it.
+pub(crate) trait ProtocolSink {
+    fn connection_made(&self, transport: Transport) -> Result<bool, Panicked>;
+    fn read(&self, sock: &TcpStream, shared: &mut [u8]) -> ReadOutcome;
+    /// `None` if busy.
+    fn eof_received(&self) -> Result<Option<bool>, Panicked>;
+    /// Gives `exc` back if busy.
+    fn connection_lost(
+        &self,
+        exc: Option<io::Error>,
+    ) -> Result<Result<(), Option<io::Error>>, Panicked>;
+    fn pause_writing(&self) -> Result<bool, Panicked>;
+    fn resume_writing(&self) -> Result<bool, Panicked>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+pub(crate) struct StreamSink<P>(pub(crate) Rc<RefCell<P>>);
+pub(crate) struct BufferedSink<P>(pub(crate) Rc<RefCell<P>>);
+
+fn read_into(sock: &TcpStream, buf: &mut [u8]) -> Result<usize, io::Error> {
+    let mut reader: &TcpStream = sock;
+    loop {
+        match reader.read(buf) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+macro_rules! common_calls {
+    () => {
+        fn connection_made(&self, transport: Transport) -> Result<bool, Panicked> {
+            let Ok(mut p) = self.0.try_borrow_mut() else {
+                return Ok(false);
+            };
+            guard(|| p.connection_made(transport)).map(|()| true)
+        }
+
+        fn connection_lost(
+            &self,
+            exc: Option<io::Error>,
+        ) -> Result<Result<(), Option<io::Error>>, Panicked> {
+            let Ok(mut p) = self.0.try_borrow_mut() else {
+                return Ok(Err(exc));
+            };
+            guard(|| p.connection_lost(exc)).map(Ok)
+        }
+
+        fn pause_writing(&self) -> Result<bool, Panicked> {
+            let Ok(mut p) = self.0.try_borrow_mut() else {
+                return Ok(false);
+            };
+            guard(|| p.pause_writing()).map(|()| true)
+        }
+
+        fn resume_writing(&self) -> Result<bool, Panicked> {
+            let Ok(mut p) = self.0.try_borrow_mut() else {
+                return Ok(false);
+            };
+            guard(|| p.resume_writing()).map(|()| true)
+        }
+
+        fn eof_received(&self) -> Result<Option<bool>, Panicked> {
+            let Ok(mut p) = self.0.try_borrow_mut() else {
+                return Ok(None);
+            };
+            guard(|| p.eof_received()).map(Some)
+        }
+
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    };
+}
+
+impl<P: Protocol> ProtocolSink for StreamSink<P> {
+    common_calls!();
+
+    fn read(&self, sock: &TcpStream, shared: &mut [u8]) -> ReadOutcome {
+        let Ok(mut p) = self.0.try_borrow_mut() else {
+            return ReadOutcome::Busy;
+        };
+        match read_into(sock, shared) {
+            Ok(0) => ReadOutcome::Eof,
+            Ok(n) => match guard(|| p.data_received(&shared[..n])) {
+                Ok(()) => ReadOutcome::Data {
+                    full: n == shared.len(),
+                },
+                Err(panic) => ReadOutcome::Panicked(panic),
+            },
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+            Err(err) => ReadOutcome::Failed(err),
+        }
+    }
+}
+
+impl<P: BufferedProtocol> ProtocolSink for BufferedSink<P> {
+    common_calls!();
+
+    fn read(&self, sock: &TcpStream, shared: &mut [u8]) -> ReadOutcome {
+        let Ok(mut p) = self.0.try_borrow_mut() else {
+            return ReadOutcome::Busy;
+        };
+        let hint = shared.len();
+        let outcome = guard(|| {
+            let buf = p.get_buffer(hint);
+            if buf.is_empty() {
+                return Err(io::Error::other("get_buffer() returned an empty buffer"));
+            }
+            let len = buf.len();
+            read_into(sock, buf).map(|n| (n, len))
+        });
+        match outcome {
+            Err(panic) => ReadOutcome::Panicked(panic),
+            Ok(Ok((0, _))) => ReadOutcome::Eof,
+            Ok(Ok((n, len))) => match guard(|| p.buffer_updated(n)) {
+                Ok(()) => ReadOutcome::Data { full: n == len },
+                Err(panic) => ReadOutcome::Panicked(panic),
+            },
+            Ok(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+            Ok(Err(err)) => ReadOutcome::Failed(err),
+        }
+    }
+}

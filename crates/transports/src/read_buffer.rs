@@ -1,0 +1,37 @@
+//! One receive buffer per loop, shared by all its stream transports.
+//!
+//! Reads happen only from the loop's dispatch, one transport at a time,
+//! and a protocol sees the bytes only during `data_received`; so one
+//! 256 KiB buffer serves every connection (a server with 1000 connections
+//! does not hold 1000 buffers).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use loop_core::EventLoop;
+
+/// The loop's shared read buffer (an extension of the loop).
+pub(crate) struct SharedReadBuffer(RefCell<Vec<u8>>);
+
+pub(crate) fn shared_read_buffer(ev: &EventLoop, size: usize) -> SharedRef {
+    let buffer = match ev.extension::<SharedReadBuffer>() {
+        Some(buffer) => buffer,
+        None => {
+            let buffer = Rc::new(SharedReadBuffer(RefCell::new(vec![0; size])));
+            ev.set_extension(buffer.clone());
+            buffer
+        }
+    };
+    SharedRef(buffer)
+}
+
+/// A handle to the shared buffer.
+pub(crate) struct SharedRef(Rc<SharedReadBuffer>);
+
+impl SharedRef {
+    pub(crate) fn try_borrow_mut(
+        &self,
+    ) -> Result<std::cell::RefMut<'_, Vec<u8>>, std::cell::BorrowMutError> {
+        self.0.0.try_borrow_mut()
+    }
+}

@@ -1,0 +1,700 @@
+//! The TCP transport's engine (asyncio's `_SelectorSocketTransport`).
+//!
+//! # Lifecycle
+//!
+//! Created → `connection_made` (scheduled with `call_soon`, so it runs in
+//! the next iteration) → reads and writes → close / abort / EOF / error →
+//! `connection_lost` (scheduled with `call_soon`) → socket deregistered and
+//! closed, protocol dropped.
+//!
+//! # Invariants
+//!
+//! 1. The socket is registered once, edge-triggered, for reading and
+//!    writing; no `epoll_ctl` happens on the read or write path.
+//! 2. Reads: up to [`READS_PER_WAKEUP`] reads of up to 256 KiB per event,
+//!    into one buffer shared by every transport of the loop. A short read
+//!    means the socket is drained (edge-triggered contract), unless the
+//!    event also said the peer closed, in which case reading goes on to see
+//!    the EOF. A full budget reschedules the source for the next iteration.
+//! 3. Writes: `write` sends at once when nothing is buffered and keeps only
+//!    what the socket did not take; the buffer is flushed with vectored
+//!    sends on writable events. Every send uses `MSG_NOSIGNAL`: a peer reset
+//!    is an error value, never a `SIGPIPE`.
+//! 4. The protocol is never re-entered (see [`protocol`](crate::protocol)):
+//!    `pause_writing` / `resume_writing` that cannot be delivered now are
+//!    queued in `deferred` and delivered after the running callback.
+//! 5. `connection_lost` is called exactly once, and only if
+//!    `connection_made` was; nothing is called after it.
+//! 6. A panic in a protocol method is reported to the exception handler and
+//!    closes this connection only.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+
+use loop_core::{EventLoop, ExceptionContext, Interest, Readiness, SourceHandler, SourceId};
+use mio::net::TcpStream;
+use rustix::net::{SendFlags, send, sendmsg};
+
+use crate::constants::{LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ_SIZE, READS_PER_WAKEUP};
+use crate::flow_control::WriteLimits;
+use crate::protocol_sink::{Panicked, ProtocolSink, ReadOutcome};
+use crate::read_buffer::shared_read_buffer;
+use crate::transport::Transport;
+use crate::write_buffer::WriteBuffer;
+
+/// A flow-control callback waiting for the protocol to be free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FlowEvent {
+    Pause,
+    Resume,
+}
+
+#[derive(Default)]
+struct TcpState {
+    buffer: WriteBuffer,
+    limits: WriteLimits,
+    closing: bool,
+    eof_requested: bool,
+    eof_written: bool,
+    read_eof: bool,
+    paused_reading: bool,
+    protocol_paused: bool,
+    made: bool,
+    lost: bool,
+    conn_lost: usize,
+}
+
+/// Called once the transport is gone (a server forgets its client).
+pub(crate) type OnClosed = Box<dyn FnOnce()>;
+
+pub(crate) struct TcpInner {
+    ev: EventLoop,
+    sock: RefCell<Option<TcpStream>>,
+    source: Cell<Option<SourceId>>,
+    protocol: RefCell<Option<Rc<dyn ProtocolSink>>>,
+    state: RefCell<TcpState>,
+    deferred: RefCell<VecDeque<FlowEvent>>,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    on_made: RefCell<Option<Box<dyn FnOnce(io::Result<()>)>>>,
+    on_closed: RefCell<Option<OnClosed>>,
+}
+
+impl TcpInner {
+    /// Wraps a connected, non-blocking socket; schedules `connection_made`.
+    pub(crate) fn start(
+        ev: &EventLoop,
+        sock: TcpStream,
+        protocol: Rc<dyn ProtocolSink>,
+        on_made: Option<Box<dyn FnOnce(io::Result<()>)>>,
+        on_closed: Option<OnClosed>,
+    ) -> io::Result<Transport> {
+        let peer = sock.peer_addr().ok();
+        let local = sock.local_addr().ok();
+        let inner = Rc::new(TcpInner {
+            ev: ev.clone(),
+            sock: RefCell::new(Some(sock)),
+            source: Cell::new(None),
+            protocol: RefCell::new(Some(protocol)),
+            state: RefCell::new(TcpState::default()),
+            deferred: RefCell::new(VecDeque::new()),
+            peer,
+            local,
+            on_made: RefCell::new(on_made),
+            on_closed: RefCell::new(on_closed),
+        });
+        let id = {
+            let sock = inner.sock.borrow();
+            let sock = sock.as_ref().expect("socket set above");
+            ev.register_source(sock, Interest::READABLE | Interest::WRITABLE, inner.clone())
+                .map_err(to_io)?
+        };
+        inner.source.set(Some(id));
+        let transport = Transport {
+            inner: inner.clone(),
+        };
+        let made = transport.clone();
+        ev.call_soon(move |_| made.inner.deliver_connection_made(made.clone()))
+            .map_err(to_io)?;
+        Ok(transport)
+    }
+
+    pub(crate) fn event_loop(&self) -> &EventLoop {
+        &self.ev
+    }
+
+    pub(crate) fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    pub(crate) fn local(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    pub(crate) fn with_socket<R>(&self, f: impl FnOnce(Option<&TcpStream>) -> R) -> R {
+        f(self.sock.borrow().as_ref())
+    }
+
+    fn sink(&self) -> Option<Rc<dyn ProtocolSink>> {
+        self.protocol.borrow().clone()
+    }
+
+    pub(crate) fn protocol_any<R>(&self, f: impl FnOnce(&dyn std::any::Any) -> R) -> Option<R> {
+        let sink = self.sink()?;
+        Some(f(sink.as_any()))
+    }
+
+    pub(crate) fn set_protocol(&self, sink: Rc<dyn ProtocolSink>) {
+        let old = self.protocol.replace(Some(sink));
+        drop(old);
+    }
+
+    fn deliver_connection_made(self: &Rc<Self>, transport: Transport) {
+        if self.state.borrow().lost {
+            return;
+        }
+        let Some(sink) = self.sink() else { return };
+        match sink.connection_made(transport.clone()) {
+            Ok(true) => {
+                self.state.borrow_mut().made = true;
+                self.flush_deferred();
+                if let Some(on_made) = self.on_made.take() {
+                    on_made(Ok(()));
+                }
+                // Data may have arrived before the protocol was ready.
+                if let Some(id) = self.source.get() {
+                    self.ev.schedule_source(id, Readiness::READABLE);
+                }
+            }
+            Ok(false) => {
+                let _ = self
+                    .ev
+                    .call_soon(move |_| transport.inner.deliver_connection_made(transport.clone()));
+            }
+            Err(panic) => self.protocol_panicked(panic, "connection_made"),
+        }
+    }
+
+    // ===== reading =====
+
+    fn read_ready(self: &Rc<Self>, readiness: Readiness) {
+        {
+            let st = self.state.borrow();
+            if !st.made || st.closing || st.paused_reading || st.read_eof || st.lost {
+                return;
+            }
+        }
+        let Some(sink) = self.sink() else { return };
+        let shared = shared_read_buffer(&self.ev, MAX_READ_SIZE);
+        let Ok(mut buf) = shared.try_borrow_mut() else {
+            self.reschedule_read();
+            return;
+        };
+        for round in 0..READS_PER_WAKEUP {
+            let outcome = {
+                let sock = self.sock.borrow();
+                let Some(sock) = sock.as_ref() else { return };
+                sink.read(sock, &mut buf[..])
+            };
+            match outcome {
+                ReadOutcome::Data { full } => {
+                    self.flush_deferred();
+                    let st = self.state.borrow();
+                    if st.closing || st.paused_reading || st.lost {
+                        return;
+                    }
+                    drop(st);
+                    if !full && !readiness.is_read_closed() {
+                        return;
+                    }
+                    if round + 1 == READS_PER_WAKEUP {
+                        self.reschedule_read();
+                    }
+                }
+                ReadOutcome::Eof => {
+                    drop(buf);
+                    self.eof_received();
+                    return;
+                }
+                ReadOutcome::WouldBlock => return,
+                ReadOutcome::Busy => {
+                    self.reschedule_read();
+                    return;
+                }
+                ReadOutcome::Failed(err) => {
+                    drop(buf);
+                    self.fatal_error(err, "Fatal read error on socket transport");
+                    return;
+                }
+                ReadOutcome::Panicked(panic) => {
+                    drop(buf);
+                    self.protocol_panicked(panic, "data_received");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn reschedule_read(&self) {
+        if let Some(id) = self.source.get() {
+            self.ev.schedule_source(id, Readiness::READABLE);
+        }
+    }
+
+    fn eof_received(self: &Rc<Self>) {
+        self.state.borrow_mut().read_eof = true;
+        let Some(sink) = self.sink() else { return };
+        match sink.eof_received() {
+            Ok(Some(true)) => self.flush_deferred(),
+            Ok(Some(false)) => {
+                self.flush_deferred();
+                self.close();
+            }
+            Ok(None) => {
+                // Busy: try again next iteration.
+                self.state.borrow_mut().read_eof = false;
+                self.reschedule_read();
+            }
+            Err(panic) => self.protocol_panicked(panic, "eof_received"),
+        }
+    }
+
+    pub(crate) fn pause_reading(&self) {
+        self.state.borrow_mut().paused_reading = true;
+    }
+
+    pub(crate) fn resume_reading(&self) {
+        let was_paused = std::mem::replace(&mut self.state.borrow_mut().paused_reading, false);
+        if was_paused {
+            self.reschedule_read();
+        }
+    }
+
+    pub(crate) fn is_reading(&self) -> bool {
+        let st = self.state.borrow();
+        !st.paused_reading && !st.closing && !st.lost
+    }
+
+    // ===== writing =====
+
+    pub(crate) fn write(self: &Rc<Self>, data: &[u8]) {
+        self.write_vectored(&[data]);
+    }
+
+    pub(crate) fn write_vectored(self: &Rc<Self>, parts: &[&[u8]]) {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        {
+            let mut st = self.state.borrow_mut();
+            if st.eof_requested {
+                tracing::warn!(target: "tulip", "Cannot call write() after write_eof(): data dropped");
+                return;
+            }
+            if st.conn_lost > 0 || st.lost {
+                if st.conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
+                    tracing::warn!(target: "tulip", "socket.send() raised exception.");
+                }
+                st.conn_lost += 1;
+                return;
+            }
+            if total == 0 {
+                return;
+            }
+        }
+        let mut sent = 0;
+        if self.state.borrow().buffer.is_empty() {
+            match self.send_parts(parts) {
+                Ok(n) => sent = n,
+                Err(err) => {
+                    self.fatal_error(err, "Fatal write error on socket transport");
+                    return;
+                }
+            }
+        }
+        if sent < total {
+            let mut st = self.state.borrow_mut();
+            let mut skip = sent;
+            for part in parts {
+                if skip >= part.len() {
+                    skip -= part.len();
+                    continue;
+                }
+                st.buffer.push(&part[skip..]);
+                skip = 0;
+            }
+        }
+        self.maybe_pause_protocol();
+    }
+
+    /// Sends as much of `parts` as the socket takes now.
+    fn send_parts(&self, parts: &[&[u8]]) -> io::Result<usize> {
+        let sock = self.sock.borrow();
+        let Some(sock) = sock.as_ref() else {
+            return Ok(0);
+        };
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut sent = 0;
+        while sent < total {
+            let result = if parts.len() == 1 {
+                send(sock, &parts[0][sent..], SendFlags::NOSIGNAL)
+            } else {
+                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len());
+                let mut skip = sent;
+                for part in parts {
+                    if skip >= part.len() {
+                        skip -= part.len();
+                        continue;
+                    }
+                    slices.push(IoSlice::new(&part[skip..]));
+                    skip = 0;
+                }
+                sendmsg(sock, &slices, &mut Default::default(), SendFlags::NOSIGNAL)
+            };
+            match result {
+                Ok(n) => sent += n,
+                Err(rustix::io::Errno::AGAIN) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(sent)
+    }
+
+    fn write_ready(self: &Rc<Self>) {
+        if self.state.borrow().buffer.is_empty() {
+            return;
+        }
+        loop {
+            let result = {
+                let st = self.state.borrow();
+                let sock = self.sock.borrow();
+                let Some(sock) = sock.as_ref() else { return };
+                let mut slices = Vec::new();
+                st.buffer.slices(&mut slices);
+                sendmsg(sock, &slices, &mut Default::default(), SendFlags::NOSIGNAL)
+            };
+            match result {
+                Ok(n) => {
+                    let mut st = self.state.borrow_mut();
+                    st.buffer.consume(n);
+                    if st.buffer.is_empty() {
+                        break;
+                    }
+                }
+                Err(rustix::io::Errno::AGAIN) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => {
+                    self.fatal_error(err.into(), "Fatal write error on socket transport");
+                    return;
+                }
+            }
+        }
+        self.maybe_resume_protocol();
+        let (empty, closing, eof) = {
+            let st = self.state.borrow();
+            (
+                st.buffer.is_empty(),
+                st.closing,
+                st.eof_requested && !st.eof_written,
+            )
+        };
+        if empty {
+            if closing {
+                self.schedule_connection_lost(None);
+            } else if eof {
+                self.shutdown_write();
+            }
+        }
+    }
+
+    fn shutdown_write(&self) {
+        self.state.borrow_mut().eof_written = true;
+        if let Some(sock) = self.sock.borrow().as_ref() {
+            if let Err(err) = sock.shutdown(std::net::Shutdown::Write) {
+                tracing::debug!(target: "tulip", %err, "shutdown(SHUT_WR) failed");
+            }
+        }
+    }
+
+    pub(crate) fn write_eof(&self) {
+        let empty = {
+            let mut st = self.state.borrow_mut();
+            if st.closing || st.eof_requested {
+                return;
+            }
+            st.eof_requested = true;
+            st.buffer.is_empty()
+        };
+        if empty {
+            self.shutdown_write();
+        }
+    }
+
+    pub(crate) fn buffer_size(&self) -> usize {
+        self.state.borrow().buffer.len()
+    }
+
+    pub(crate) fn limits(&self) -> WriteLimits {
+        self.state.borrow().limits
+    }
+
+    pub(crate) fn set_limits(self: &Rc<Self>, limits: WriteLimits) {
+        self.state.borrow_mut().limits = limits;
+        self.maybe_pause_protocol();
+    }
+
+    fn maybe_pause_protocol(self: &Rc<Self>) {
+        let pause = {
+            let mut st = self.state.borrow_mut();
+            if !st.protocol_paused && st.buffer.len() > st.limits.high {
+                st.protocol_paused = true;
+                true
+            } else {
+                false
+            }
+        };
+        if pause {
+            self.deliver_flow(FlowEvent::Pause);
+        }
+    }
+
+    fn maybe_resume_protocol(self: &Rc<Self>) {
+        let resume = {
+            let mut st = self.state.borrow_mut();
+            if st.protocol_paused && st.buffer.len() <= st.limits.low {
+                st.protocol_paused = false;
+                true
+            } else {
+                false
+            }
+        };
+        if resume {
+            self.deliver_flow(FlowEvent::Resume);
+        }
+    }
+
+    /// Delivers a flow-control callback now, or after the running one.
+    fn deliver_flow(self: &Rc<Self>, event: FlowEvent) {
+        if !self.deferred.borrow().is_empty() {
+            self.deferred.borrow_mut().push_back(event);
+            return;
+        }
+        if !self.call_flow(event) {
+            self.deferred.borrow_mut().push_back(event);
+        }
+    }
+
+    /// True if delivered (or no longer deliverable), false if busy.
+    fn call_flow(self: &Rc<Self>, event: FlowEvent) -> bool {
+        {
+            let st = self.state.borrow();
+            if !st.made || st.lost {
+                return true;
+            }
+        }
+        let Some(sink) = self.sink() else { return true };
+        let outcome = match event {
+            FlowEvent::Pause => sink.pause_writing(),
+            FlowEvent::Resume => sink.resume_writing(),
+        };
+        match outcome {
+            Ok(delivered) => delivered,
+            Err(panic) => {
+                let what = if event == FlowEvent::Pause {
+                    "pause_writing"
+                } else {
+                    "resume_writing"
+                };
+                self.protocol_panicked(panic, what);
+                true
+            }
+        }
+    }
+
+    /// Delivers queued flow-control callbacks now that the protocol is free.
+    fn flush_deferred(self: &Rc<Self>) {
+        loop {
+            let Some(event) = self.deferred.borrow_mut().pop_front() else {
+                return;
+            };
+            if !self.call_flow(event) {
+                self.deferred.borrow_mut().push_front(event);
+                return;
+            }
+        }
+    }
+
+    // ===== closing =====
+
+    pub(crate) fn is_closing(&self) -> bool {
+        let st = self.state.borrow();
+        st.closing || st.lost
+    }
+
+    pub(crate) fn close(self: &Rc<Self>) {
+        let schedule = {
+            let mut st = self.state.borrow_mut();
+            if st.closing || st.lost {
+                return;
+            }
+            st.closing = true;
+            st.buffer.is_empty()
+        };
+        if schedule {
+            self.schedule_connection_lost(None);
+        }
+    }
+
+    pub(crate) fn abort(self: &Rc<Self>) {
+        self.force_close(None);
+    }
+
+    fn force_close(self: &Rc<Self>, exc: Option<io::Error>) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.conn_lost > 0 || st.lost {
+                return;
+            }
+            st.buffer.clear();
+            st.closing = true;
+        }
+        self.schedule_connection_lost(exc);
+    }
+
+    fn schedule_connection_lost(self: &Rc<Self>, exc: Option<io::Error>) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.conn_lost > 0 || st.lost {
+                return;
+            }
+            st.conn_lost += 1;
+        }
+        let this = self.clone();
+        if self
+            .ev
+            .call_soon(move |_| this.call_connection_lost(exc))
+            .is_err()
+        {
+            // The loop is closed: tear down without the protocol call.
+            self.teardown();
+        }
+    }
+
+    fn call_connection_lost(self: &Rc<Self>, exc: Option<io::Error>) {
+        let made = {
+            let st = self.state.borrow();
+            if st.lost {
+                return;
+            }
+            st.made
+        };
+        if let Some(on_made) = self.on_made.take() {
+            let err = exc
+                .as_ref()
+                .map(|e| io::Error::new(e.kind(), e.to_string()))
+                .unwrap_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "connection lost before connection_made",
+                    )
+                });
+            on_made(Err(err));
+        }
+        if made {
+            if let Some(sink) = self.sink() {
+                match sink.connection_lost(exc) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(exc)) => {
+                        // Busy: retry next iteration.
+                        let this = self.clone();
+                        if self
+                            .ev
+                            .call_soon(move |_| this.call_connection_lost(exc))
+                            .is_ok()
+                        {
+                            return;
+                        }
+                    }
+                    Err(panic) => self.report_panic(panic, "connection_lost"),
+                }
+            }
+        }
+        self.teardown();
+    }
+
+    /// Marks the connection lost, deregisters and closes the socket, drops
+    /// the protocol (invariant 5).
+    fn teardown(self: &Rc<Self>) {
+        self.state.borrow_mut().lost = true;
+        if let Some(id) = self.source.take() {
+            self.ev.deregister_source(id);
+        }
+        let sock = self.sock.borrow_mut().take();
+        drop(sock);
+        let protocol = self.protocol.borrow_mut().take();
+        drop(protocol);
+        self.deferred.borrow_mut().clear();
+        if let Some(on_closed) = self.on_closed.take() {
+            on_closed();
+        }
+    }
+
+    fn fatal_error(self: &Rc<Self>, err: io::Error, message: &'static str) {
+        use io::ErrorKind::*;
+        if matches!(
+            err.kind(),
+            ConnectionReset | BrokenPipe | ConnectionAborted | TimedOut
+        ) {
+            tracing::debug!(target: "tulip", %err, "{message}");
+        } else {
+            let context = ExceptionContext::new(message)
+                .with_error(std::sync::Arc::new(io::Error::new(
+                    err.kind(),
+                    err.to_string(),
+                )))
+                .with_extra("transport", format!("{:?}", self.peer));
+            self.ev.call_exception_handler(context);
+        }
+        self.force_close(Some(err));
+    }
+
+    fn report_panic(&self, panic: Panicked, method: &'static str) {
+        let context = ExceptionContext::new(format!("Protocol method {method}() panicked"))
+            .with_panic(panic.0)
+            .with_extra("transport", format!("{:?}", self.peer));
+        self.ev.call_exception_handler(context);
+    }
+
+    fn protocol_panicked(self: &Rc<Self>, panic: Panicked, method: &'static str) {
+        self.report_panic(panic, method);
+        self.force_close(Some(io::Error::other(format!(
+            "protocol {method}() panicked"
+        ))));
+    }
+
+    /// Closes without calling the protocol again (server `abort_clients`
+    /// uses `abort`; this is for a loop going away).
+    pub(crate) fn downgrade(self: &Rc<Self>) -> Weak<TcpInner> {
+        Rc::downgrade(self)
+    }
+}
+
+impl SourceHandler for TcpInner {
+    fn on_ready(self: Rc<Self>, _ev: &EventLoop, readiness: Readiness) {
+        if readiness.is_writable() {
+            self.write_ready();
+        }
+        if readiness.is_readable() {
+            self.read_ready(readiness);
+        }
+    }
+}
+
+pub(crate) fn to_io(err: loop_core::LoopError) -> io::Error {
+    match err {
+        loop_core::LoopError::Io(err) => err,
+        other => io::Error::other(other.to_string()),
+    }
+}
