@@ -169,6 +169,48 @@ impl fmt::Display for PanicError {
 
 impl std::error::Error for PanicError {}
 
+/// Several errors at once (asyncio's `ExceptionGroup`): what a
+/// [`TaskGroup`](crate::TaskGroup) raises when children failed.
+#[derive(Debug, Clone)]
+pub struct ExceptionGroup {
+    message: Arc<str>,
+    exceptions: Arc<[Error]>,
+}
+
+impl ExceptionGroup {
+    /// A group of `exceptions` with `message`.
+    pub fn new(message: impl AsRef<str>, exceptions: Vec<Error>) -> Self {
+        ExceptionGroup {
+            message: Arc::from(message.as_ref()),
+            exceptions: Arc::from(exceptions),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Each error, in the order they happened.
+    pub fn exceptions(&self) -> &[Error] {
+        &self.exceptions
+    }
+}
+
+impl fmt::Display for ExceptionGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.exceptions.len();
+        write!(
+            f,
+            "{} ({n} sub-exception{})",
+            self.message,
+            if n == 1 { "" } else { "s" }
+        )
+    }
+}
+
+impl std::error::Error for ExceptionGroup {}
+
 /// What a future holds when it did not produce a value, and what its
 /// methods return on misuse.
 ///
@@ -190,6 +232,8 @@ pub enum Error {
     Panic(PanicError),
     /// Any other error: what `set_exception` stored or a coroutine returned.
     Exception(SharedError),
+    /// Several errors (asyncio `ExceptionGroup`), from a task group.
+    Group(ExceptionGroup),
 }
 
 impl Error {
@@ -224,6 +268,14 @@ impl Error {
     /// True for [`Error::InvalidState`].
     pub fn is_invalid_state(&self) -> bool {
         matches!(self, Error::InvalidState(_))
+    }
+
+    /// The group, if this is an [`Error::Group`].
+    pub fn as_group(&self) -> Option<&ExceptionGroup> {
+        match self {
+            Error::Group(g) => Some(g),
+            _ => None,
+        }
     }
 
     /// True for [`Error::Panic`].
@@ -265,6 +317,7 @@ impl fmt::Display for Error {
             Error::Runtime(e) => write!(f, "RuntimeError: {e}"),
             Error::Panic(e) => fmt::Display::fmt(e, f),
             Error::Exception(e) => fmt::Display::fmt(e, f),
+            Error::Group(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -304,6 +357,7 @@ from_variant!(InvalidStateError => InvalidState);
 from_variant!(TimeoutError => Timeout);
 from_variant!(RuntimeError => Runtime);
 from_variant!(PanicError => Panic);
+from_variant!(ExceptionGroup => Group);
 from_variant!(SharedError => Exception);
 
 impl From<std::io::Error> for Error {

@@ -101,14 +101,7 @@ impl EventLoopExt for EventLoop {
             return Err(LoopError::AlreadyRunning.into());
         }
         let task = Task::spawn(self, aw, site)?;
-        let stopper = task.add_done_callback(|task| task.get_loop().stop());
-        let ran = self.run_forever();
-        task.remove_done_callback(stopper);
-        ran?;
-        if !task.done() {
-            return Err(RuntimeError::new("Event loop stopped before Future completed.").into());
-        }
-        task.future().take_outcome()
+        drive(self, &task)
     }
 
     #[track_caller]
@@ -131,6 +124,19 @@ impl EventLoopExt for EventLoop {
     fn shutdown_default_executor(&self) -> Future<()> {
         crate::wrap::shutdown_default_executor(self)
     }
+}
+
+/// Runs the loop until `task` is done and moves its outcome out
+/// (asyncio's `run_until_complete` after `ensure_future`).
+pub(crate) fn drive<T: 'static>(ev: &EventLoop, task: &Task<T>) -> Result<T, Error> {
+    let stopper = task.add_done_callback(|task| task.get_loop().stop());
+    let ran = ev.run_forever();
+    task.remove_done_callback(stopper);
+    ran?;
+    if !task.done() {
+        return Err(RuntimeError::new("Event loop stopped before Future completed.").into());
+    }
+    task.future().take_outcome()
 }
 
 /// Creates a task on the loop running on this thread.

@@ -253,6 +253,15 @@ impl<T: 'static> Future<T> {
         T: Clone,
     {
         let first_poll = self.waiter.is_none();
+        if first_poll && self.inner.is_pending() {
+            // A task cancelled while running cancels what it now suspends
+            // on (task.rs, rule 2).
+            task::cancel_on_suspend(self.id(), &self.inner.ev, || {
+                as_waiter
+                    .clone()
+                    .unwrap_or_else(|| self.inner.clone() as Rc<dyn AnyFuture>)
+            });
+        }
         if let Some(err) = task::before_await(self.id(), &self.inner.ev, first_poll) {
             return Poll::Ready(Err(err));
         }

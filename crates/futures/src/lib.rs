@@ -65,12 +65,20 @@ mod error;
 mod executor;
 mod ext;
 mod future;
+mod gather;
+mod queue;
 mod registry;
 mod run;
+mod runner;
+mod shield;
 mod sleep;
 mod sync;
+mod sync_primitives;
 mod task;
+mod task_group;
 mod task_result;
+mod timeout;
+mod wait;
 mod wrap;
 mod yield_now;
 
@@ -78,14 +86,33 @@ pub use concurrent::ConcurrentFuture;
 #[doc(hidden)]
 pub use ensure::__private;
 pub use ensure::FutureLike;
-pub use error::{CancelledError, Error, InvalidStateError, PanicError, RuntimeError, TimeoutError};
+pub use error::{
+    CancelledError, Error, ExceptionGroup, InvalidStateError, PanicError, RuntimeError,
+    TimeoutError,
+};
 pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use ext::{EventLoopExt, create_task};
 pub use future::{CallbackId, Future};
+#[doc(hidden)]
+pub use gather::tuple as __gather_tuple;
+pub use gather::{Gather, GatherSettled, gather, gather_settled};
+pub use queue::{
+    Fifo, Lifo, LifoQueue, Priority, PriorityQueue, Queue, QueueEmpty, QueueFull, QueueShutDown,
+    QueueStore,
+};
 pub use run::run;
+pub use runner::Runner;
+pub use shield::{Shieldable, shield};
 pub use sleep::{Sleep, sleep, sleep_until};
+pub use sync_primitives::{
+    Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Event, Lock, LockGuard, Semaphore,
+    SemaphoreGuard,
+};
 pub use task::{AnyTask, Task, all_tasks, current_task};
+pub use task_group::TaskGroup;
 pub use task_result::IntoTaskResult;
+pub use timeout::{Timeout, timeout, timeout_at, wait_for};
+pub use wait::{AsCompleted, NextResult, ReturnWhen, as_completed, wait};
 pub use wrap::{
     run_coroutine_threadsafe, run_in_executor, set_default_executor, shutdown_default_executor,
     wrap_future,

@@ -16,7 +16,11 @@
 //!    `Err(Error::Cancelled)` to the coroutine.
 //! 2. Otherwise (the task is running, scheduled, or awaiting something that
 //!    is not a tulip future) the task sets `must_cancel`, and the next tulip
-//!    await in the coroutine returns `Err(Error::Cancelled)` at once.
+//!    await in the coroutine returns `Err(Error::Cancelled)` at once. If
+//!    that await is the first poll of a pending tulip future or task, that
+//!    future (task) is cancelled instead and delivers the cancellation, as
+//!    asyncio's `__step` cancels the future the coroutine yields (so an
+//!    awaited task is cancelled too, not left running: bpo-34872).
 //! 3. The coroutine decides: returning that error (`?`) ends the task
 //!    cancelled; swallowing it goes on (the task is not cancelled, but
 //!    `cancelling()` still counts the request until `uncancel`).
@@ -67,6 +71,12 @@ pub(crate) trait TaskControl: AnyFuture {
     fn is_done(&self) -> bool;
     fn is_cancelled(&self) -> bool;
     fn future_id(&self) -> *const ();
+    /// Runs `hook` (through the loop) once the task is done.
+    fn add_done_hook(&self, hook: Box<dyn FnOnce()>) -> crate::CallbackId;
+    /// Removes a hook added with `add_done_hook`.
+    fn remove_done_hook(&self, id: crate::CallbackId) -> usize;
+    /// The task's error if it failed or was cancelled (marks it retrieved).
+    fn error_now(&self) -> Option<Error>;
 }
 
 /// The non-generic state of a task.
@@ -309,6 +319,23 @@ impl<T: 'static, F: 'static> TaskControl for TaskInner<T, F> {
     fn future_id(&self) -> *const () {
         self.future.id()
     }
+
+    fn add_done_hook(&self, hook: Box<dyn FnOnce()>) -> crate::CallbackId {
+        self.future
+            .add_done_callback_at(self.header.site, move |_| hook())
+    }
+
+    fn remove_done_hook(&self, id: crate::CallbackId) -> usize {
+        self.future.remove_done_callback(id)
+    }
+
+    fn error_now(&self) -> Option<Error> {
+        match self.future.exception() {
+            Ok(Some(err)) => Some(err),
+            Err(err @ Error::Cancelled(_)) => Some(err),
+            _ => None,
+        }
+    }
 }
 
 impl<T, F> Drop for TaskInner<T, F> {
@@ -351,6 +378,30 @@ fn with_current<R>(f: impl FnOnce(&dyn TaskControl) -> R) -> Option<R> {
         .try_with(|c| c.borrow().as_deref().map(f))
         .ok()
         .flatten()
+}
+
+/// Rule 2 for an await about to suspend on the pending future `fut_id`
+/// (first poll): if the current task has a cancellation pending, cancel
+/// that future (`target`) with the task's message; if it accepted, the
+/// request is consumed and the future delivers it. A future of another
+/// loop or the task's own future is left to [`before_await`].
+pub(crate) fn cancel_on_suspend(
+    fut_id: *const (),
+    fut_loop: &EventLoop,
+    target: impl FnOnce() -> Rc<dyn AnyFuture>,
+) {
+    let msg = with_current(|task| {
+        let h = task.header();
+        let applies = h.must_cancel.get()
+            && h.ev.same_loop(fut_loop)
+            && !std::ptr::eq(task.future_id(), fut_id);
+        applies.then(|| h.cancel_message())
+    })
+    .flatten();
+    let Some(msg) = msg else { return };
+    if target().cancel_any(msg.as_deref()) {
+        with_current(|task| task.header().must_cancel.set(false));
+    }
 }
 
 /// Checks made when a tulip future is polled from inside a task: a pending
@@ -565,6 +616,13 @@ impl<T: 'static> Task<T> {
     pub(crate) fn future(&self) -> &Future<T> {
         &self.awaiter
     }
+
+    /// Moves the result out of a finished task, without `T: Clone`; later
+    /// reads report it as taken. For combinators that own the task.
+    #[doc(hidden)]
+    pub fn __take_outcome(&self) -> Result<T, Error> {
+        self.awaiter.take_outcome()
+    }
 }
 
 impl<T: Clone + 'static> Task<T> {
@@ -619,6 +677,26 @@ pub struct AnyTask {
 }
 
 impl AnyTask {
+    /// Runs `f` (through the loop) once the task is done.
+    pub fn add_done_callback<C>(&self, f: C) -> crate::CallbackId
+    where
+        C: FnOnce(&AnyTask) + 'static,
+    {
+        let task = self.clone();
+        self.control.add_done_hook(Box::new(move || f(&task)))
+    }
+
+    /// Removes a done callback; returns how many were removed (0 or 1).
+    pub fn remove_done_callback(&self, id: crate::CallbackId) -> usize {
+        self.control.remove_done_hook(id)
+    }
+
+    /// The error the task ended with — its exception or its cancellation —
+    /// or `None` if it succeeded or is not done. Marks the error retrieved.
+    pub fn error(&self) -> Option<Error> {
+        self.control.error_now()
+    }
+
     /// The task's name.
     pub fn get_name(&self) -> String {
         self.control.header().name().to_string()

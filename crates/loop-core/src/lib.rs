@@ -85,6 +85,20 @@ pub use source::{Readiness, SourceHandler, SourceId};
 /// I/O interest for [`EventLoop::register_source`] (mio's).
 pub use mio::Interest;
 
+/// Signal numbers and `raise`, for [`EventLoop::add_signal_handler`].
+pub mod signal {
+    pub use signal_hook::consts::signal::*;
+
+    /// Sends `sig` to this process (the safe wrapper of `raise(3)`).
+    ///
+    /// # Errors
+    ///
+    /// The OS refused (an invalid signal number).
+    pub fn raise(sig: i32) -> std::io::Result<()> {
+        signal_hook::low_level::raise(sig)
+    }
+}
+
 /// Internals exposed to the loom models in `tests/loom_*.rs` only.
 #[cfg(loom)]
 #[doc(hidden)]

@@ -38,10 +38,12 @@ use loop_core::{EventLoop, ExceptionContext, Interest, Readiness, SourceHandler,
 use mio::net::TcpStream;
 use rustix::net::{SendFlags, send, sendmsg};
 
-use crate::constants::{LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_READ_SIZE, READS_PER_WAKEUP};
+use crate::constants::{
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES, MAX_IOVECS, MAX_READ_SIZE, READS_PER_WAKEUP,
+};
 use crate::flow_control::WriteLimits;
 use crate::protocol_sink::{Panicked, ProtocolSink, ReadOutcome};
-use crate::read_buffer::shared_read_buffer;
+use crate::read_buffer::{SharedRef, shared_read_buffer};
 use crate::transport::Transport;
 use crate::write_buffer::WriteBuffer;
 
@@ -70,6 +72,9 @@ struct TcpState {
 /// Called once the transport is gone (a server forgets its client).
 pub(crate) type OnClosed = Box<dyn FnOnce()>;
 
+/// Called once `connection_made` ran, or with the error that came first.
+pub(crate) type OnMade = Box<dyn FnOnce(io::Result<()>)>;
+
 pub(crate) struct TcpInner {
     ev: EventLoop,
     sock: RefCell<Option<TcpStream>>,
@@ -79,8 +84,9 @@ pub(crate) struct TcpInner {
     deferred: RefCell<VecDeque<FlowEvent>>,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
-    on_made: RefCell<Option<Box<dyn FnOnce(io::Result<()>)>>>,
+    on_made: RefCell<Option<OnMade>>,
     on_closed: RefCell<Option<OnClosed>>,
+    read_buffer: SharedRef,
 }
 
 impl TcpInner {
@@ -89,7 +95,7 @@ impl TcpInner {
         ev: &EventLoop,
         sock: TcpStream,
         protocol: Rc<dyn ProtocolSink>,
-        on_made: Option<Box<dyn FnOnce(io::Result<()>)>>,
+        on_made: Option<OnMade>,
         on_closed: Option<OnClosed>,
     ) -> io::Result<Transport> {
         let peer = sock.peer_addr().ok();
@@ -105,6 +111,7 @@ impl TcpInner {
             local,
             on_made: RefCell::new(on_made),
             on_closed: RefCell::new(on_closed),
+            read_buffer: shared_read_buffer(ev, MAX_READ_SIZE),
         });
         let id = {
             let sock = inner.sock.borrow();
@@ -174,7 +181,12 @@ impl TcpInner {
                     .ev
                     .call_soon(move |_| transport.inner.deliver_connection_made(transport.clone()));
             }
-            Err(panic) => self.protocol_panicked(panic, "connection_made"),
+            Err(panic) => {
+                // connection_made ran (and panicked): the protocol still
+                // gets its connection_lost.
+                self.state.borrow_mut().made = true;
+                self.protocol_panicked(panic, "connection_made");
+            }
         }
     }
 
@@ -188,8 +200,7 @@ impl TcpInner {
             }
         }
         let Some(sink) = self.sink() else { return };
-        let shared = shared_read_buffer(&self.ev, MAX_READ_SIZE);
-        let Ok(mut buf) = shared.try_borrow_mut() else {
+        let Ok(mut buf) = self.read_buffer.try_borrow_mut() else {
             self.reschedule_read();
             return;
         };
@@ -371,9 +382,14 @@ impl TcpInner {
                 let st = self.state.borrow();
                 let sock = self.sock.borrow();
                 let Some(sock) = sock.as_ref() else { return };
-                let mut slices = Vec::new();
-                st.buffer.slices(&mut slices);
-                sendmsg(sock, &slices, &mut Default::default(), SendFlags::NOSIGNAL)
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let count = st.buffer.slices(&mut slices);
+                sendmsg(
+                    sock,
+                    &slices[..count],
+                    &mut Default::default(),
+                    SendFlags::NOSIGNAL,
+                )
             };
             match result {
                 Ok(n) => {
@@ -481,17 +497,25 @@ impl TcpInner {
             self.deferred.borrow_mut().push_back(event);
             return;
         }
-        if !self.call_flow(event) {
+        if self.call_flow(event) {
+            // The callback may have queued another one (a write inside
+            // resume_writing crossing the high-water mark again).
+            self.flush_deferred();
+        } else {
             self.deferred.borrow_mut().push_back(event);
         }
     }
 
-    /// True if delivered (or no longer deliverable), false if busy.
+    /// True if delivered (or no longer deliverable), false if busy (or
+    /// `connection_made` has not returned yet: delivered after it).
     fn call_flow(self: &Rc<Self>, event: FlowEvent) -> bool {
         {
             let st = self.state.borrow();
-            if !st.made || st.lost {
+            if st.lost {
                 return true;
+            }
+            if !st.made {
+                return false;
             }
         }
         let Some(sink) = self.sink() else { return true };

@@ -41,13 +41,16 @@ impl WriteBuffer {
         self.len += data.len();
     }
 
-    /// The unsent bytes as slices for a vectored send.
-    pub(crate) fn slices<'a>(&'a self, out: &mut Vec<IoSlice<'a>>) {
-        out.clear();
+    /// Fills `out` with the unsent bytes as slices for a vectored send;
+    /// returns how many slices were filled.
+    pub(crate) fn slices<'a>(&'a self, out: &mut [IoSlice<'a>; MAX_IOVECS]) -> usize {
+        let mut count = 0;
         for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
             let start = if i == 0 { self.head } else { 0 };
-            out.push(IoSlice::new(&chunk[start..]));
+            out[i] = IoSlice::new(&chunk[start..]);
+            count += 1;
         }
+        count
     }
 
     /// Drops the first `n` unsent bytes (they were sent).
@@ -89,12 +92,14 @@ mod tests {
         buf.push(b"world");
         assert_eq!(buf.len(), 6 + COALESCE + 5);
         buf.consume(3);
-        let mut slices = Vec::new();
-        buf.slices(&mut slices);
-        let joined: Vec<u8> = slices.iter().flat_map(|s| s.iter().copied()).collect();
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let count = buf.slices(&mut slices);
+        let joined: Vec<u8> = slices[..count]
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .collect();
         assert_eq!(&joined[..3], b"lo ");
         assert_eq!(&joined[joined.len() - 5..], b"world");
-        drop(slices);
         buf.consume(buf.len());
         assert!(buf.is_empty());
     }

@@ -1,0 +1,468 @@
+//! [`gather`], [`gather_settled`] and the [`gather!`](crate::gather!)
+//! macro: run awaitables concurrently, collect results in input order
+//! (asyncio's `asyncio.gather`).
+//!
+//! Invariants (asyncio's `_GatheringFuture`):
+//! 1. Every awaitable runs as its own task, so a failing child does not stop
+//!    the others: without `return_exceptions` the first error (or child
+//!    cancellation) completes the gather at once and the other children keep
+//!    running; with it (`gather_settled`) errors come back in place.
+//! 2. Cancelling the gather (or the task awaiting it) cancels every child;
+//!    the gather then ends with `Cancelled` once they finished, even with
+//!    `return_exceptions`.
+//! 3. Results are moved out of the children (no `Clone` needed): the gather
+//!    owns its child tasks.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use loop_core::get_running_loop;
+
+use crate::error::Error;
+use crate::future::Future;
+use crate::task::{AnyFuture, AnyTask, Task};
+use crate::task_result::IntoTaskResult;
+
+/// The shared, type-erased state of one gather.
+pub(crate) struct GatherCore {
+    children: Vec<AnyTask>,
+    return_exceptions: bool,
+    finished: Cell<usize>,
+    cancel_requested: Cell<bool>,
+    cancel_message: RefCell<Option<String>>,
+    outcome: RefCell<Option<Result<(), Error>>>,
+    done: Future<()>,
+}
+
+impl GatherCore {
+    pub(crate) fn start(
+        children: Vec<AnyTask>,
+        return_exceptions: bool,
+        done: Future<()>,
+    ) -> Rc<Self> {
+        let core = Rc::new(GatherCore {
+            children,
+            return_exceptions,
+            finished: Cell::new(0),
+            cancel_requested: Cell::new(false),
+            cancel_message: RefCell::new(None),
+            outcome: RefCell::new(None),
+            done,
+        });
+        if core.children.is_empty() {
+            core.finish(Ok(()));
+        }
+        for child in &core.children {
+            let core2 = core.clone();
+            child.add_done_callback(move |child| core2.child_done(child));
+        }
+        core
+    }
+
+    fn child_done(&self, child: &AnyTask) {
+        self.finished.set(self.finished.get() + 1);
+        if self.outcome.borrow().is_some() {
+            // Mark a late child's error retrieved, as asyncio does.
+            let _ = child.error();
+            return;
+        }
+        if !self.return_exceptions {
+            if let Some(err) = child.error() {
+                self.finish(Err(err));
+                return;
+            }
+        }
+        if self.finished.get() == self.children.len() {
+            if self.cancel_requested.get() {
+                let msg = self.cancel_message.borrow().clone();
+                self.finish(Err(Error::cancelled(msg.as_deref())));
+            } else {
+                self.finish(Ok(()));
+            }
+        }
+    }
+
+    fn finish(&self, outcome: Result<(), Error>) {
+        *self.outcome.borrow_mut() = Some(outcome);
+        let _ = self.done.set_result(());
+    }
+
+    pub(crate) fn cancel(&self, msg: Option<&str>) -> bool {
+        if self.outcome.borrow().is_some() {
+            return false;
+        }
+        let mut any = false;
+        for child in &self.children {
+            if child.cancel(msg) {
+                any = true;
+            }
+        }
+        if any {
+            self.cancel_requested.set(true);
+            *self.cancel_message.borrow_mut() = msg.map(str::to_string);
+        }
+        any
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.outcome.borrow().is_some()
+    }
+
+    /// Waits for the outcome as one awaiter; cancelling the awaiting task
+    /// cancels the children (invariant 2).
+    pub(crate) fn poll_outcome(
+        self: &Rc<Self>,
+        signal: &mut Future<()>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Error>> {
+        let waiter: Rc<dyn AnyFuture> = self.clone();
+        ready!(signal.poll_awaiter(cx, Some(waiter)))?;
+        Poll::Ready(self.outcome.borrow().clone().unwrap_or(Ok(())))
+    }
+}
+
+impl AnyFuture for GatherCore {
+    fn cancel_any(self: Rc<Self>, msg: Option<&str>) -> bool {
+        self.cancel(msg)
+    }
+}
+
+/// Spawns each awaitable as a task on the running loop.
+#[track_caller]
+fn spawn_all<I, F, R>(aws: I) -> Result<Vec<Task<R::Ok>>, Error>
+where
+    I: IntoIterator<Item = F>,
+    F: std::future::Future<Output = R> + 'static,
+    R: IntoTaskResult,
+{
+    let site = std::panic::Location::caller();
+    let ev = get_running_loop()?;
+    aws.into_iter()
+        .map(|aw| Ok(Task::spawn(&ev, aw, site)?))
+        .collect()
+}
+
+enum Setup<T> {
+    Ready {
+        core: Rc<GatherCore>,
+        tasks: Vec<Task<T>>,
+        signal: Future<()>,
+    },
+    Failed(Option<Error>),
+}
+
+fn setup<T: 'static>(tasks: Result<Vec<Task<T>>, Error>, return_exceptions: bool) -> Setup<T> {
+    let tasks = match tasks {
+        Ok(tasks) => tasks,
+        Err(err) => return Setup::Failed(Some(err)),
+    };
+    let ev = match get_running_loop() {
+        Ok(ev) => ev,
+        Err(err) => return Setup::Failed(Some(err.into())),
+    };
+    let signal = Future::new(&ev);
+    let core = GatherCore::start(
+        tasks.iter().map(Task::as_any).collect(),
+        return_exceptions,
+        signal.clone(),
+    );
+    Setup::Ready {
+        core,
+        tasks,
+        signal,
+    }
+}
+
+/// Runs every awaitable concurrently; resolves to their results in input
+/// order, or to the first error.
+///
+/// Equivalent of [`asyncio.gather`](https://docs.python.org/3/library/asyncio-task.html#asyncio.gather)
+/// with `return_exceptions=False`, for awaitables of one type. For
+/// differently typed awaitables use [`gather!`](crate::gather!).
+#[track_caller]
+pub fn gather<I, F, R>(aws: I) -> Gather<R::Ok>
+where
+    I: IntoIterator<Item = F>,
+    F: std::future::Future<Output = R> + 'static,
+    R: IntoTaskResult,
+{
+    Gather {
+        setup: setup(spawn_all(aws), false),
+    }
+}
+
+/// Like [`gather`] with `return_exceptions=True`: each result or error in
+/// place; the gather itself fails only when cancelled.
+#[track_caller]
+pub fn gather_settled<I, F, R>(aws: I) -> GatherSettled<R::Ok>
+where
+    I: IntoIterator<Item = F>,
+    F: std::future::Future<Output = R> + 'static,
+    R: IntoTaskResult,
+{
+    GatherSettled {
+        setup: setup(spawn_all(aws), true),
+    }
+}
+
+/// The future returned by [`gather`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Gather<T> {
+    setup: Setup<T>,
+}
+
+/// The future returned by [`gather_settled`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct GatherSettled<T> {
+    setup: Setup<T>,
+}
+
+impl<T> Setup<T> {
+    fn cancel(&self, msg: Option<&str>) -> bool {
+        match self {
+            Setup::Ready { core, .. } => core.cancel(msg),
+            Setup::Failed(_) => false,
+        }
+    }
+
+    fn done(&self) -> bool {
+        match self {
+            Setup::Ready { core, .. } => core.is_done(),
+            Setup::Failed(_) => true,
+        }
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<&[Task<T>], Error>> {
+        match self {
+            Setup::Failed(err) => Poll::Ready(Err(err
+                .take()
+                .unwrap_or_else(|| Error::msg("gather polled after completion")))),
+            Setup::Ready {
+                core,
+                tasks,
+                signal,
+            } => {
+                ready!(core.poll_outcome(signal, cx))?;
+                Poll::Ready(Ok(tasks))
+            }
+        }
+    }
+}
+
+macro_rules! gather_common {
+    ($name:ident) => {
+        impl<T> $name<T> {
+            /// Cancels every child; false if the gather is already done or
+            /// no child could be cancelled.
+            pub fn cancel(&self, msg: Option<&str>) -> bool {
+                self.setup.cancel(msg)
+            }
+
+            /// True once the outcome is known.
+            pub fn done(&self) -> bool {
+                self.setup.done()
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("done", &self.done())
+                    .finish()
+            }
+        }
+    };
+}
+
+gather_common!(Gather);
+gather_common!(GatherSettled);
+
+impl<T: 'static> std::future::Future for Gather<T> {
+    type Output = Result<Vec<T>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let tasks = ready!(self.get_mut().setup.poll_ready(cx))?;
+        Poll::Ready(tasks.iter().map(Task::__take_outcome).collect())
+    }
+}
+
+impl<T: 'static> std::future::Future for GatherSettled<T> {
+    type Output = Result<Vec<Result<T, Error>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let tasks = ready!(self.get_mut().setup.poll_ready(cx))?;
+        Poll::Ready(Ok(tasks.iter().map(Task::__take_outcome).collect()))
+    }
+}
+
+/// Support for [`gather!`](crate::gather!): tuples of awaitables.
+#[doc(hidden)]
+pub mod tuple {
+    use super::*;
+
+    /// The future [`gather!`](crate::gather!) returns: a tuple of tasks.
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct GatherTuple<Ts> {
+        pub(super) state: Option<(Rc<GatherCore>, Ts, Future<()>)>,
+        pub(super) error: Option<Error>,
+    }
+
+    /// A tuple of awaitables that can be gathered.
+    pub trait IntoGatherTuple {
+        /// The tuple of tasks.
+        type Tasks: TakeAll;
+        /// Spawns every element.
+        fn spawn(self) -> Result<Self::Tasks, Error>;
+    }
+
+    /// A tuple of tasks whose results can be moved out.
+    pub trait TakeAll {
+        /// The tuple of results.
+        type Out;
+        /// The tasks, type-erased.
+        fn any(&self) -> Vec<AnyTask>;
+        /// Moves every result out.
+        fn take_all(&self) -> Result<Self::Out, Error>;
+    }
+
+    macro_rules! tuple_impls {
+        ($(($F:ident, $R:ident, $i:tt)),+) => {
+            impl<$($F, $R),+> IntoGatherTuple for ($($F,)+)
+            where
+                $($F: std::future::Future<Output = $R> + 'static, $R: IntoTaskResult,)+
+            {
+                type Tasks = ($(Task<$R::Ok>,)+);
+
+                fn spawn(self) -> Result<Self::Tasks, Error> {
+                    let ev = get_running_loop()?;
+                    let site = std::panic::Location::caller();
+                    Ok(($(Task::spawn(&ev, self.$i, site)?,)+))
+                }
+            }
+
+            impl<$($F: 'static),+> TakeAll for ($(Task<$F>,)+) {
+                type Out = ($($F,)+);
+
+                fn any(&self) -> Vec<AnyTask> {
+                    vec![$(self.$i.as_any()),+]
+                }
+
+                fn take_all(&self) -> Result<Self::Out, Error> {
+                    Ok(($(self.$i.__take_outcome()?,)+))
+                }
+            }
+        };
+    }
+
+    tuple_impls!((A, RA, 0));
+    tuple_impls!((A, RA, 0), (B, RB, 1));
+    tuple_impls!((A, RA, 0), (B, RB, 1), (C, RC, 2));
+    tuple_impls!((A, RA, 0), (B, RB, 1), (C, RC, 2), (D, RD, 3));
+    tuple_impls!((A, RA, 0), (B, RB, 1), (C, RC, 2), (D, RD, 3), (E, RE, 4));
+    tuple_impls!(
+        (A, RA, 0),
+        (B, RB, 1),
+        (C, RC, 2),
+        (D, RD, 3),
+        (E, RE, 4),
+        (G, RG, 5)
+    );
+    tuple_impls!(
+        (A, RA, 0),
+        (B, RB, 1),
+        (C, RC, 2),
+        (D, RD, 3),
+        (E, RE, 4),
+        (G, RG, 5),
+        (H, RH, 6)
+    );
+    tuple_impls!(
+        (A, RA, 0),
+        (B, RB, 1),
+        (C, RC, 2),
+        (D, RD, 3),
+        (E, RE, 4),
+        (G, RG, 5),
+        (H, RH, 6),
+        (I, RI, 7)
+    );
+
+    /// Spawns the tuple's awaitables and gathers them.
+    pub fn gather_tuple<T: IntoGatherTuple>(aws: T) -> GatherTuple<T::Tasks> {
+        let started = aws.spawn().and_then(|tasks| {
+            let ev = get_running_loop()?;
+            let signal = Future::new(&ev);
+            let core = GatherCore::start(tasks.any(), false, signal.clone());
+            Ok((core, tasks, signal))
+        });
+        match started {
+            Ok(state) => GatherTuple {
+                state: Some(state),
+                error: None,
+            },
+            Err(err) => GatherTuple {
+                state: None,
+                error: Some(err),
+            },
+        }
+    }
+
+    impl<Ts: TakeAll> GatherTuple<Ts> {
+        /// Cancels every child.
+        pub fn cancel(&self, msg: Option<&str>) -> bool {
+            self.state
+                .as_ref()
+                .is_some_and(|(core, _, _)| core.cancel(msg))
+        }
+    }
+
+    impl<Ts: TakeAll + Unpin> std::future::Future for GatherTuple<Ts> {
+        type Output = Result<Ts::Out, Error>;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let this = self.get_mut();
+            let Some((core, tasks, signal)) = this.state.as_mut() else {
+                return Poll::Ready(Err(this
+                    .error
+                    .take()
+                    .unwrap_or_else(|| Error::msg("gather polled after completion"))));
+            };
+            ready!(core.poll_outcome(signal, cx))?;
+            Poll::Ready(tasks.take_all())
+        }
+    }
+
+    impl<Ts> fmt::Debug for GatherTuple<Ts> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("GatherTuple").finish_non_exhaustive()
+        }
+    }
+}
+
+/// Gathers differently typed awaitables into a tuple of results.
+///
+/// Equivalent of `asyncio.gather(a, b, …)`: the awaitables run as tasks,
+/// results come back in order, the first error propagates (the others keep
+/// running), and cancelling the gather cancels them all. Up to 8
+/// awaitables.
+///
+/// # Examples
+///
+/// ```
+/// use loop_futures::{Error, gather, run};
+///
+/// let (n, s) = run(async {
+///     gather!(async { Ok::<_, Error>(1) }, async { Ok::<_, Error>("two") }).await
+/// })
+/// .unwrap();
+/// assert_eq!((n, s), (1, "two"));
+/// ```
+#[macro_export]
+macro_rules! gather {
+    ($($aw:expr),+ $(,)?) => {
+        $crate::__gather_tuple::gather_tuple(($($aw,)+))
+    };
+}

@@ -1,0 +1,130 @@
+//! [`Lock`]: asyncio's `asyncio.Lock`.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use crate::error::{Error, RuntimeError};
+
+use super::waiters::Waiters;
+
+#[derive(Default)]
+struct Inner {
+    locked: Cell<bool>,
+    waiters: RefCell<Waiters>,
+}
+
+/// A mutual-exclusion lock for tasks (not threads).
+///
+/// Equivalent of [`asyncio.Lock`](https://docs.python.org/3/library/asyncio-sync.html#asyncio.Lock).
+/// Cloning gives another handle to the same lock. Fair: waiters acquire
+/// in FIFO order.
+///
+/// # Examples
+///
+/// ```
+/// use loop_futures::{Error, Lock, run};
+///
+/// run(async {
+///     let lock = Lock::new();
+///     {
+///         let _guard = lock.lock().await?;
+///         assert!(lock.locked());
+///     }
+///     assert!(!lock.locked());
+///     Ok::<_, Error>(())
+/// })
+/// .unwrap();
+/// ```
+#[derive(Clone, Default)]
+pub struct Lock {
+    inner: Rc<Inner>,
+}
+
+impl Lock {
+    /// An unlocked lock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True while held.
+    pub fn locked(&self) -> bool {
+        self.inner.locked.get()
+    }
+
+    /// Acquires the lock, waiting in FIFO order.
+    ///
+    /// # Errors
+    ///
+    /// The waiting task's cancellation (the lock is then not held, and a
+    /// wake-up it received is passed on).
+    pub async fn acquire(&self) -> Result<(), Error> {
+        let inner = &self.inner;
+        if !inner.locked.get() && !inner.waiters.borrow().any_pending() {
+            inner.locked.set(true);
+            return Ok(());
+        }
+        let fut = inner.waiters.borrow_mut().push()?;
+        let outcome = fut.clone().await;
+        inner.waiters.borrow_mut().remove(&fut);
+        if let Err(err) = outcome {
+            if !inner.locked.get() {
+                inner.waiters.borrow_mut().wake_first();
+            }
+            return Err(err);
+        }
+        inner.locked.set(true);
+        Ok(())
+    }
+
+    /// Acquires the lock and returns a guard that releases it when dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`acquire`](Lock::acquire).
+    pub async fn lock(&self) -> Result<LockGuard, Error> {
+        self.acquire().await?;
+        Ok(LockGuard { lock: self.clone() })
+    }
+
+    /// Releases the lock and wakes the first waiter.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] ("Lock is not acquired.") if it is not held.
+    pub fn release(&self) -> Result<(), Error> {
+        if !self.inner.locked.get() {
+            return Err(RuntimeError::new("Lock is not acquired.").into());
+        }
+        self.inner.locked.set(false);
+        self.inner.waiters.borrow_mut().wake_first();
+        Ok(())
+    }
+}
+
+/// Releases its [`Lock`] when dropped.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LockGuard {
+    lock: Lock,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = self.lock.release();
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.locked())
+            .field("waiters", &self.inner.waiters.borrow().len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard").finish_non_exhaustive()
+    }
+}

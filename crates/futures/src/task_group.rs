@@ -1,0 +1,223 @@
+//! [`TaskGroup`]: structured concurrency (asyncio 3.11's
+//! `asyncio.TaskGroup`).
+//!
+//! Invariants (CPython `taskgroups.py`):
+//! 1. The group's scope returns only after every child task finished.
+//! 2. The first child failure cancels the other children and the body (the
+//!    parent task), once; every failure is collected into one
+//!    [`ExceptionGroup`] in the order they happened.
+//! 3. The parent's own cancellation is told apart with `uncancel`: if the
+//!    group cancelled the parent (because a child failed), that cancellation
+//!    is consumed and the error group is raised instead; an outer
+//!    cancellation of the parent still propagates as `Cancelled`.
+//! 4. No child can be added once the group is shutting down or finished.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use loop_core::{EventLoop, ExceptionContext, get_running_loop};
+
+use crate::error::{Error, ExceptionGroup, RuntimeError};
+use crate::future::Future;
+use crate::task::{AnyTask, Task, current_task};
+use crate::task_result::IntoTaskResult;
+
+struct Inner {
+    ev: EventLoop,
+    parent: AnyTask,
+    tasks: RefCell<Vec<AnyTask>>,
+    errors: RefCell<Vec<Error>>,
+    entered: Cell<bool>,
+    exiting: Cell<bool>,
+    aborting: Cell<bool>,
+    parent_cancel_requested: Cell<bool>,
+    on_completed: RefCell<Option<Future<()>>>,
+}
+
+/// A scope whose child tasks all finish before it returns; see the module
+/// docs.
+///
+/// Equivalent of [`asyncio.TaskGroup`](https://docs.python.org/3/library/asyncio-task.html#task-groups).
+///
+/// # Examples
+///
+/// ```
+/// use loop_futures::{Error, TaskGroup, run};
+///
+/// let total = run(async {
+///     TaskGroup::scope(|tg| async move {
+///         let a = tg.create_task(async { Ok::<_, Error>(1) })?;
+///         let b = tg.create_task(async { Ok::<_, Error>(2) })?;
+///         Ok::<_, Error>((a, b))
+///     })
+///     .await
+///     .map(|(a, b)| a.result().unwrap() + b.result().unwrap())
+/// })
+/// .unwrap();
+/// assert_eq!(total, 3);
+/// ```
+#[derive(Clone)]
+pub struct TaskGroup {
+    inner: Rc<Inner>,
+}
+
+impl TaskGroup {
+    /// Runs `body` with a new group and waits for every child.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Group`] with every child failure (and the body's own error,
+    /// if it failed with something other than the group's cancellation);
+    /// `Cancelled` if the parent task was cancelled from outside;
+    /// [`Error::Runtime`] outside a task.
+    pub async fn scope<B, Fut, T, E>(body: B) -> Result<T, Error>
+    where
+        B: FnOnce(TaskGroup) -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: Into<Error>,
+    {
+        let parent = current_task()
+            .ok_or_else(|| RuntimeError::new("TaskGroup must be used inside a task"))?;
+        let group = TaskGroup {
+            inner: Rc::new(Inner {
+                ev: get_running_loop()?,
+                parent,
+                tasks: RefCell::new(Vec::new()),
+                errors: RefCell::new(Vec::new()),
+                entered: Cell::new(true),
+                exiting: Cell::new(false),
+                aborting: Cell::new(false),
+                parent_cancel_requested: Cell::new(false),
+                on_completed: RefCell::new(None),
+            }),
+        };
+        let result = body(group.clone()).await.map_err(Into::into);
+        group.exit(result).await
+    }
+
+    async fn exit<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        let inner = &self.inner;
+        inner.exiting.set(true);
+        let mut propagate_cancel: Option<Error> = match &result {
+            Err(err @ Error::Cancelled(_)) => Some(err.clone()),
+            _ => None,
+        };
+        if result.is_err() && !inner.aborting.get() {
+            self.abort();
+        }
+        while !inner.tasks.borrow().is_empty() {
+            let waiter: Future<()> = Future::new(&inner.ev);
+            *inner.on_completed.borrow_mut() = Some(waiter.clone());
+            if let Err(err @ Error::Cancelled(_)) = waiter.await {
+                if !inner.aborting.get() {
+                    propagate_cancel = Some(err);
+                    self.abort();
+                }
+            }
+            inner.on_completed.borrow_mut().take();
+        }
+        if inner.parent_cancel_requested.get() && inner.parent.uncancel() == 0 {
+            // The group cancelled the parent; that cancellation is consumed.
+            propagate_cancel = None;
+        }
+        let result = match result {
+            Err(Error::Cancelled(_)) => None,
+            Err(err) => {
+                inner.errors.borrow_mut().push(err);
+                None
+            }
+            Ok(value) => Some(value),
+        };
+        let errors = std::mem::take(&mut *inner.errors.borrow_mut());
+        if !errors.is_empty() {
+            return Err(ExceptionGroup::new("unhandled errors in a TaskGroup", errors).into());
+        }
+        if let Some(cancel) = propagate_cancel {
+            return Err(cancel);
+        }
+        result.ok_or_else(|| Error::cancelled(None))
+    }
+
+    fn abort(&self) {
+        self.inner.aborting.set(true);
+        for task in self.inner.tasks.borrow().clone() {
+            if !task.done() {
+                task.cancel(None);
+            }
+        }
+    }
+
+    /// Starts `coro` as a child task of the group.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] once the group is shutting down or finished.
+    #[track_caller]
+    pub fn create_task<F, R>(&self, coro: F) -> Result<Task<R::Ok>, Error>
+    where
+        F: std::future::Future<Output = R> + 'static,
+        R: IntoTaskResult,
+    {
+        let site = std::panic::Location::caller();
+        let inner = &self.inner;
+        if !inner.entered.get() {
+            return Err(RuntimeError::new("TaskGroup has not been entered").into());
+        }
+        if inner.exiting.get() && inner.tasks.borrow().is_empty() {
+            return Err(RuntimeError::new("TaskGroup is finished").into());
+        }
+        if inner.aborting.get() {
+            return Err(RuntimeError::new("TaskGroup is shutting down").into());
+        }
+        let task = Task::spawn(&inner.ev, coro, site)?;
+        let any = task.as_any();
+        inner.tasks.borrow_mut().push(any.clone());
+        let group = self.clone();
+        any.add_done_callback(move |task| group.on_task_done(task));
+        Ok(task)
+    }
+
+    fn on_task_done(&self, task: &AnyTask) {
+        let inner = &self.inner;
+        inner.tasks.borrow_mut().retain(|t| !t.same_task(task));
+        if inner.tasks.borrow().is_empty() {
+            if let Some(waiter) = inner.on_completed.borrow().as_ref() {
+                if !waiter.done() {
+                    let _ = waiter.set_result(());
+                }
+            }
+        }
+        if task.cancelled() {
+            return;
+        }
+        let Some(err) = task.error() else { return };
+        inner.errors.borrow_mut().push(err.clone());
+        if inner.parent.done() {
+            // The parent is gone: nobody will see the group's error.
+            let context = ExceptionContext::new(format!(
+                "Task {} has errored out but its parent task {} is already completed",
+                task.get_name(),
+                inner.parent.get_name()
+            ))
+            .with_error(err.to_shared());
+            inner.ev.call_exception_handler(context);
+            return;
+        }
+        if !inner.aborting.get() && !inner.parent_cancel_requested.get() {
+            self.abort();
+            inner.parent_cancel_requested.set(true);
+            inner.parent.cancel(None);
+        }
+    }
+}
+
+impl fmt::Debug for TaskGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskGroup")
+            .field("tasks", &self.inner.tasks.borrow().len())
+            .field("errors", &self.inner.errors.borrow().len())
+            .field("aborting", &self.inner.aborting.get())
+            .finish()
+    }
+}
