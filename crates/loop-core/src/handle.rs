@@ -9,8 +9,8 @@
 //!    scheduling) and acts only when the slot still has that `seq`.
 //! 2. Cancelling drops the closure at once (asyncio sets `_callback = None`)
 //!    but leaves the slot in place; the queue entry is skipped when popped.
-//! 3. A timer slot is `in_heap` while its entry sits in the timer heap; the
-//!    heap's count of cancelled entries changes only for such slots.
+//! 3. The timer queue tracks which slots hold a live timer (its `live`
+//!    bitset); a cancel counts against the heap only for those.
 //! 4. No user value (closure) is dropped while a `RefCell` of the loop is
 //!    borrowed: a closure's destructor may call back into the loop.
 //! 5. `call_soon` of a zero-sized closure allocates nothing: `Box` of a ZST
@@ -33,7 +33,6 @@ pub(crate) struct Slot {
     pub(crate) seq: u64,
     pub(crate) callback: Option<Callback>,
     pub(crate) site: &'static Location<'static>,
-    pub(crate) in_heap: bool,
 }
 
 /// A callback scheduled with [`EventLoop::call_soon`].
