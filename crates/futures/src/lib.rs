@@ -60,6 +60,7 @@
 
 mod bridge;
 mod concurrent;
+mod context_var;
 mod ensure;
 mod error;
 mod executor;
@@ -83,6 +84,7 @@ mod wrap;
 mod yield_now;
 
 pub use concurrent::ConcurrentFuture;
+pub use context_var::{ContextToken, ContextVar};
 #[doc(hidden)]
 pub use ensure::__private;
 pub use ensure::FutureLike;

@@ -94,6 +94,8 @@ pub(crate) struct TaskHeader {
     started: Cell<bool>,
     abort_requested: Cell<bool>,
     registry_key: Cell<usize>,
+    /// Task-local values (a copy of the creator's when spawned).
+    context: RefCell<Option<loop_core::task_context::Context>>,
 }
 
 impl TaskHeader {
@@ -213,6 +215,7 @@ where
         let Some(waker) = h.waker.get() else { return };
         let outcome = {
             let _current = enter(self.clone());
+            let _context = ContextSwap::enter(&h.context);
             let mut coro = self.coro.borrow_mut();
             let Some(coro) = coro.as_mut() else { return };
             let mut cx = Context::from_waker(waker);
@@ -347,6 +350,31 @@ impl<T, F> Drop for TaskInner<T, F> {
                 .with_extra("task", self.header.name().to_string());
             self.header.ev.call_exception_handler(context);
         }
+    }
+}
+
+/// Makes a task's context current for one step and saves it back after
+/// (also when the step panics).
+struct ContextSwap<'a> {
+    slot: &'a RefCell<Option<loop_core::task_context::Context>>,
+    prev: Option<Option<loop_core::task_context::Context>>,
+}
+
+impl<'a> ContextSwap<'a> {
+    fn enter(slot: &'a RefCell<Option<loop_core::task_context::Context>>) -> Self {
+        let mine = slot.borrow_mut().take();
+        ContextSwap {
+            slot,
+            prev: Some(loop_core::task_context::replace(mine)),
+        }
+    }
+}
+
+impl Drop for ContextSwap<'_> {
+    fn drop(&mut self) {
+        let prev = self.prev.take().unwrap_or_default();
+        let mine = loop_core::task_context::replace(prev);
+        *self.slot.borrow_mut() = mine;
     }
 }
 
@@ -508,6 +536,7 @@ impl<T: 'static> Task<T> {
                 started: Cell::new(false),
                 abort_requested: Cell::new(false),
                 registry_key: Cell::new(usize::MAX),
+                context: RefCell::new(loop_core::task_context::current()),
             },
             future: future.clone(),
             coro: RefCell::new(Some(Box::pin(coro))),

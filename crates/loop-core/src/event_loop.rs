@@ -379,7 +379,9 @@ impl EventLoop {
         if self.inner.closed.get() {
             return Err(LoopError::Closed);
         }
-        let (key, seq) = self.inner.insert_slot(Box::new(f), site);
+        let (key, seq) = self
+            .inner
+            .insert_slot(Box::new(f), site, crate::task_context::current());
         self.inner.ready.borrow_mut().push(Ready::Callback(key));
         Ok(Handle::new(Rc::downgrade(&self.inner), key, seq, site))
     }
@@ -429,7 +431,9 @@ impl EventLoop {
         if self.inner.closed.get() {
             return Err(LoopError::Closed);
         }
-        let (key, seq) = self.inner.insert_slot(callback, site);
+        let (key, seq) = self
+            .inner
+            .insert_slot(callback, site, crate::task_context::current());
         self.inner.timers.borrow_mut().push(when, key);
         let handle = Handle::new(Rc::downgrade(&self.inner), key, seq, site);
         Ok(TimerHandle::new(handle, when))
@@ -471,7 +475,9 @@ impl EventLoop {
         // The remote queue is otherwise drained only at the next poll, which
         // would run `f` after callbacks scheduled later with `call_soon`.
         self.drain_remote();
-        let (key, _) = self.inner.insert_slot(Box::new(f), site);
+        let (key, _) = self
+            .inner
+            .insert_slot(Box::new(f), site, crate::task_context::current());
         self.inner.ready.borrow_mut().push(Ready::Callback(key));
         Ok(())
     }
@@ -962,10 +968,17 @@ impl EventLoop {
                     if let Some(Slot {
                         callback: Some(callback),
                         site,
+                        context,
                         ..
                     }) = slot
                     {
-                        self.run_guarded(Some(site), move || callback(self));
+                        match context {
+                            None => self.run_guarded(Some(site), move || callback(self)),
+                            Some(context) => {
+                                let _scope = crate::task_context::enter(Some(context));
+                                self.run_guarded(Some(site), move || callback(self));
+                            }
+                        }
                     }
                 }
                 Ready::Runnable(id) => {
@@ -1030,7 +1043,8 @@ impl EventLoop {
                 } else if let Some(sig) = token_signal(token) {
                     let fired = inner.signals.borrow_mut().fired(sig);
                     if let Some((callback, site)) = fired {
-                        let (key, _) = inner.insert_slot(Box::new(move |ev| callback(ev)), site);
+                        let (key, _) =
+                            inner.insert_slot(Box::new(move |ev| callback(ev)), site, None);
                         ready.push(Ready::Callback(key));
                     }
                 }
@@ -1053,7 +1067,7 @@ impl EventLoop {
         for item in buf.drain(..) {
             match item {
                 RemoteItem::Callback(callback, site) => {
-                    let (key, _) = inner.insert_slot(callback, site);
+                    let (key, _) = inner.insert_slot(callback, site, None);
                     ready.push(Ready::Callback(key));
                 }
                 RemoteItem::Runnable(id) => ready.push(Ready::Runnable(id)),
@@ -1122,13 +1136,19 @@ impl EventLoop {
 
 impl Inner {
     #[inline]
-    fn insert_slot(&self, callback: Callback, site: &'static Location<'static>) -> (u32, u64) {
+    fn insert_slot(
+        &self,
+        callback: Callback,
+        site: &'static Location<'static>,
+        context: Option<crate::task_context::Context>,
+    ) -> (u32, u64) {
         let seq = self.seq.get();
         self.seq.set(seq + 1);
         let key = self.slots.borrow_mut().insert(Slot {
             seq,
             callback: Some(callback),
             site,
+            context,
         });
         (key as u32, seq)
     }

@@ -33,6 +33,8 @@ pub(crate) struct Slot {
     pub(crate) seq: u64,
     pub(crate) callback: Option<Callback>,
     pub(crate) site: &'static Location<'static>,
+    /// The task context captured at scheduling time (see `task_context`).
+    pub(crate) context: Option<crate::task_context::Context>,
 }
 
 /// A callback scheduled with [`EventLoop::call_soon`].

@@ -63,6 +63,7 @@ mod runnable;
 mod signals;
 mod source;
 mod sync;
+pub mod task_context;
 mod timers;
 mod wake_flag;
 

@@ -1,0 +1,58 @@
+//! The ambient context callbacks run in: the seam for task-local values
+//! (asyncio's `contextvars`, which every `Handle` captures).
+//!
+//! loop-core does not know what a context holds: it is an opaque
+//! `Rc<dyn Any>` set by a higher layer (loop-futures' `ContextVar`).
+//!
+//! Invariants:
+//! 1. `call_soon`, `call_later` and `call_at` capture the context current on
+//!    this thread when they are called (an `Rc` clone: no allocation), and
+//!    the loop makes it current while that callback runs, restoring the
+//!    previous one afterwards (also when the callback panics).
+//! 2. With no context set (`None`) capturing costs a thread-local read.
+//! 3. Callbacks from other threads (`call_soon_threadsafe`) run with no
+//!    context: an `Rc` cannot cross threads.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// An opaque context value.
+pub type Context = Rc<dyn Any>;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// The context current on this thread.
+#[inline]
+pub fn current() -> Option<Context> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Makes `context` current; returns the previous one.
+#[inline]
+pub fn replace(context: Option<Context>) -> Option<Context> {
+    CURRENT.try_with(|c| c.replace(context)).ok().flatten()
+}
+
+/// Restores the previous context when dropped (also on unwind).
+pub(crate) struct Scope {
+    prev: Option<Option<Context>>,
+}
+
+/// Makes `context` current until the returned scope drops.
+#[inline]
+pub(crate) fn enter(context: Option<Context>) -> Scope {
+    Scope {
+        prev: Some(replace(context)),
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev.take() {
+            let _ = replace(prev);
+        }
+    }
+}
