@@ -117,7 +117,7 @@ pub use timeout::{Timeout, timeout, timeout_at, wait_for};
 pub use wait::{AsCompleted, NextResult, ReturnWhen, as_completed, wait};
 pub use wrap::{
     run_coroutine_threadsafe, run_in_executor, set_default_executor, shutdown_default_executor,
-    wrap_future,
+    to_thread, wrap_future,
 };
 pub use yield_now::{YieldNow, yield_now};
 

@@ -19,10 +19,27 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use loop_core::{EventLoop, TimerHandle, get_running_loop};
+use loop_core::{EventLoop, Handle, TimerHandle, get_running_loop};
 
 use crate::error::{Error, RuntimeError, TimeoutError};
 use crate::task::{AnyTask, current_task};
+
+/// The scheduled expiry: a timer, or a `call_soon` for a deadline that has
+/// already passed, so that (as in asyncio) the expiry runs before the
+/// task's next step, also when the body only yields (`sleep(0)`).
+enum Expiry {
+    Soon(Handle),
+    Timer(TimerHandle),
+}
+
+impl Expiry {
+    fn cancel(&self) {
+        match self {
+            Expiry::Soon(handle) => handle.cancel(),
+            Expiry::Timer(handle) => handle.cancel(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -36,7 +53,7 @@ enum State {
 struct Inner {
     state: Cell<State>,
     when: Cell<Option<Instant>>,
-    handle: RefCell<Option<TimerHandle>>,
+    handle: RefCell<Option<Expiry>>,
     task: RefCell<Option<AnyTask>>,
     cancelling: Cell<u32>,
     ev: RefCell<Option<EventLoop>>,
@@ -105,11 +122,14 @@ impl Timeout {
             State::Entered => {}
             State::Created => return Err(RuntimeError::new("Timeout has not been entered").into()),
             other => {
-                return Err(RuntimeError::new(format!(
-                    "Cannot change state of {} Timeout",
-                    format!("{other:?}").to_lowercase()
-                ))
-                .into());
+                // asyncio's state names: "expiring", "expired", "finished".
+                let name = match other {
+                    State::Exited => "finished".to_owned(),
+                    other => format!("{other:?}").to_lowercase(),
+                };
+                return Err(
+                    RuntimeError::new(format!("Cannot change state of {name} Timeout")).into(),
+                );
             }
         }
         self.inner.when.set(when);
@@ -131,10 +151,9 @@ impl Timeout {
             }
         };
         let handle = if when <= ev.time() {
-            // call_soon has no TimerHandle; a timer at `now` runs next iteration too.
-            ev.call_at(ev.time(), on_timeout)?
+            Expiry::Soon(ev.call_soon(on_timeout)?)
         } else {
-            ev.call_at(when, on_timeout)?
+            Expiry::Timer(ev.call_at(when, on_timeout)?)
         };
         *self.inner.handle.borrow_mut() = Some(handle);
         Ok(())

@@ -220,6 +220,28 @@ where
     Ok(wrap_future_at(ev, source, site))
 }
 
+/// Runs `f` on the running loop's default executor and awaits its result.
+///
+/// Equivalent of [`asyncio.to_thread`](https://docs.python.org/3/library/asyncio-task.html#asyncio.to_thread).
+/// Divergence: task-local values ([`ContextVar`](crate::ContextVar)) are
+/// not carried into the thread (they are `!Send`).
+///
+/// # Errors
+///
+/// No running loop; the executor's errors; a panic in `f`
+/// ([`Error::Panic`]).
+#[track_caller]
+pub fn to_thread<T, F>(f: F) -> impl std::future::Future<Output = Result<T, Error>>
+where
+    T: Clone + Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let started = loop_core::get_running_loop()
+        .map_err(Error::from)
+        .and_then(|ev| run_in_executor(&ev, None, f));
+    async move { started?.await }
+}
+
 /// Sets the loop's default executor (used by `run_in_executor(None, …)`).
 ///
 /// Equivalent of [`loop.set_default_executor`](https://docs.python.org/3/library/asyncio-eventloop.html#asyncio.loop.set_default_executor).

@@ -478,4 +478,64 @@ mod tests {
             1
         );
     }
+
+    /// Several loopback addresses that all refuse, with and without Happy
+    /// Eyeballs (here and not in tests/: `getaddrinfo` gives one address
+    /// per IP literal and the hosts file cannot be changed).
+    #[test]
+    fn every_refusing_address_is_reported() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addrs: Vec<SocketAddr> = (1..=3)
+            .map(|i| SocketAddr::from(([127, 0, 0, i], port)))
+            .collect();
+        let ev = EventLoop::new().expect("loop");
+        for delay in [None, Some(Duration::from_millis(10))] {
+            for all_errors in [true, false] {
+                let ev2 = ev.clone();
+                let list = addrs.clone();
+                let outcome = ev.run_until_complete(async move {
+                    let options = ConnectOptions {
+                        happy_eyeballs_delay: delay,
+                        all_errors,
+                        ..ConnectOptions::default()
+                    };
+                    let err = connect_any(&ev2, list, &options)
+                        .await
+                        .expect_err("every address refuses");
+                    let all = err.downcast_ref::<ConnectError>().map(|e| {
+                        let mut tried: Vec<(SocketAddr, io::ErrorKind)> =
+                            e.errors.iter().map(|(a, e)| (*a, e.kind())).collect();
+                        tried.sort();
+                        tried
+                    });
+                    let single = err.downcast_ref::<io::Error>().map(io::Error::kind);
+                    Ok::<_, Error>((all, single))
+                });
+                let (all, single) = outcome.expect("the race ran");
+                if all_errors {
+                    let expected: Vec<_> = addrs
+                        .iter()
+                        .map(|a| (*a, io::ErrorKind::ConnectionRefused))
+                        .collect();
+                    assert_eq!(
+                        all,
+                        Some(expected),
+                        "delay {delay:?}: one entry per address"
+                    );
+                } else {
+                    assert_eq!(all, None, "delay {delay:?}");
+                    assert_eq!(single, Some(io::ErrorKind::ConnectionRefused));
+                }
+                assert_eq!(
+                    ev.stats().io_registrations,
+                    0,
+                    "every attempt's socket closed"
+                );
+            }
+        }
+        ev.close().expect("close");
+    }
 }

@@ -70,6 +70,7 @@ mod protocol;
 mod protocol_sink;
 mod read_buffer;
 mod server;
+mod streams;
 mod tcp;
 mod transport;
 mod write_buffer;
@@ -86,4 +87,9 @@ pub use dns::{NameInfoFlags, getaddrinfo, getnameinfo};
 pub use flow_control::{InvalidWriteLimits, WriteLimits};
 pub use protocol::{BaseProtocol, BufferedProtocol, Protocol};
 pub use server::{Server, ServerOptions, create_server, create_server_buffered};
+pub use streams::{
+    BufferCapExceeded, DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Lines, StreamOptions,
+    StreamReader, StreamReaderProtocol, StreamWriter, open_connection, start_server,
+    start_server_with,
+};
 pub use transport::{ExtraInfo, Transport};

@@ -62,6 +62,8 @@ struct TcpState {
     eof_requested: bool,
     eof_written: bool,
     read_eof: bool,
+    /// An event said the peer closed (kept: see `read_ready`).
+    peer_closed: bool,
     paused_reading: bool,
     protocol_paused: bool,
     made: bool,
@@ -194,17 +196,25 @@ impl TcpInner {
 
     fn read_ready(self: &Rc<Self>, readiness: Readiness) {
         {
-            let st = self.state.borrow();
+            let mut st = self.state.borrow_mut();
+            // Edge-triggered: the peer's close may be reported by an event
+            // we do not read on (paused, before connection_made) or be
+            // dropped by a reschedule; remember it, or a later short read
+            // would stop before the EOF and no new edge would come.
+            if readiness.is_read_closed() {
+                st.peer_closed = true;
+            }
             if !st.made || st.closing || st.paused_reading || st.read_eof || st.lost {
                 return;
             }
         }
-        let Some(sink) = self.sink() else { return };
         let Ok(mut buf) = self.read_buffer.try_borrow_mut() else {
             self.reschedule_read();
             return;
         };
         for round in 0..READS_PER_WAKEUP {
+            // Each round: data_received may have called set_protocol.
+            let Some(sink) = self.sink() else { return };
             let outcome = {
                 let sock = self.sock.borrow();
                 let Some(sock) = sock.as_ref() else { return };
@@ -217,8 +227,9 @@ impl TcpInner {
                     if st.closing || st.paused_reading || st.lost {
                         return;
                     }
+                    let peer_closed = st.peer_closed;
                     drop(st);
-                    if !full && !readiness.is_read_closed() {
+                    if !full && !peer_closed {
                         return;
                     }
                     if round + 1 == READS_PER_WAKEUP {
@@ -351,7 +362,7 @@ impl TcpInner {
             let result = if parts.len() == 1 {
                 send(sock, &parts[0][sent..], SendFlags::NOSIGNAL)
             } else {
-                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len());
+                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len().min(MAX_IOVECS));
                 let mut skip = sent;
                 for part in parts {
                     if skip >= part.len() {
@@ -360,6 +371,11 @@ impl TcpInner {
                     }
                     slices.push(IoSlice::new(&part[skip..]));
                     skip = 0;
+                    // More than IOV_MAX buffers is EMSGSIZE; the loop sends
+                    // the rest.
+                    if slices.len() == MAX_IOVECS {
+                        break;
+                    }
                 }
                 sendmsg(sock, &slices, &mut Default::default(), SendFlags::NOSIGNAL)
             };

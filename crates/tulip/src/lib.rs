@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | event loop | [`loop_core`] | `base_events`, `events`, `selector_events` |
 //! | futures and tasks | [`loop_futures`] | `futures`, `tasks`, `runners` |
-//! | transports and protocols | [`loop_transports`] | `transports`, `protocols` (in progress) |
+//! | transports and protocols | [`loop_transports`] | `transports`, `protocols`, `base_events` servers and connections |
 //!
 //! # Examples
 //!
@@ -37,15 +37,10 @@
 pub use loop_core::{
     Builder, Clock, Descriptor, EventLoop, ExceptionContext, ExceptionHandler, Handle, LoopError,
     LoopStats, ManualClock, Remote, Runnable, RunnableId, SharedError, TimerHandle,
-    default_exception_handler, get_running_loop,
+    default_exception_handler, get_running_loop, signal,
 };
-pub use loop_futures::{
-    AnyTask, CallbackId, CancelledError, ConcurrentFuture, Error, EventLoopExt, Executor, Future,
-    FutureLike, IntoTaskResult, InvalidStateError, Job, PanicError, RuntimeError, Task,
-    ThreadPoolExecutor, TimeoutError, YieldNow, all_tasks, create_task, current_task,
-    ensure_future, isfuture, run, run_coroutine_threadsafe, run_in_executor, set_default_executor,
-    shutdown_default_executor, wrap_future, yield_now,
-};
+pub use loop_futures::*;
+pub use loop_transports::*;
 
 pub use loop_core;
 pub use loop_futures;
@@ -55,6 +50,8 @@ pub use loop_transports;
 pub mod prelude {
     pub use loop_core::{EventLoop, LoopError};
     pub use loop_futures::{
-        Error, EventLoopExt, Future, Task, create_task, current_task, run, yield_now,
+        Error, EventLoopExt, Future, Task, TaskGroup, create_task, current_task, gather, run,
+        sleep, timeout, wait_for, yield_now,
     };
+    pub use loop_transports::{BaseProtocol, Protocol, Transport};
 }

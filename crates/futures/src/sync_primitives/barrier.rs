@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::error::Error;
 
-use super::waiters::Waiters;
+use super::waiters::{OnDrop, Waiters};
 
 /// The barrier was reset or aborted while a task waited
 /// (asyncio's `BrokenBarrierError`).
@@ -73,9 +73,9 @@ impl Barrier {
     ///
     /// # Errors
     ///
-    /// [`BrokenBarrierError`] if the barrier is broken or reset meanwhile;
-    /// the cancellation (which breaks the barrier for the others, as asyncio
-    /// does).
+    /// [`BrokenBarrierError`] if the barrier is broken, or reset or aborted
+    /// meanwhile; the cancellation (the task leaves the barrier, which
+    /// stays usable for the others, as asyncio's does).
     pub async fn wait(&self) -> Result<usize, Error> {
         let inner = &self.inner;
         // Wait for a previous cycle to drain or reset.
@@ -87,39 +87,38 @@ impl Barrier {
         }
         let index = inner.count.get();
         inner.count.set(index + 1);
-        if index + 1 == inner.parties {
+        // Leaving the barrier (also when cancelled or dropped mid-wait):
+        // the last one out refills it and wakes the tasks blocked above.
+        let leave = OnDrop::new(|| {
+            inner.count.set(inner.count.get() - 1);
+            if inner.count.get() == 0 {
+                if matches!(inner.state.get(), State::Draining | State::Resetting) {
+                    inner.state.set(State::Filling);
+                }
+                inner.waiters.borrow_mut().wake(usize::MAX, true);
+            }
+        });
+        let outcome = if index + 1 == inner.parties {
+            // The last party releases the others.
             inner.state.set(State::Draining);
             inner.waiters.borrow_mut().wake(usize::MAX, true);
+            Ok(index)
         } else {
-            loop {
-                match self.park().await {
-                    Ok(()) if inner.state.get() == State::Filling => continue,
-                    Ok(()) => break,
-                    Err(err) => {
-                        inner.count.set(inner.count.get() - 1);
-                        if !matches!(inner.state.get(), State::Broken | State::Resetting) {
-                            self.abort();
-                        }
-                        return Err(err);
-                    }
-                }
-            }
-            if matches!(inner.state.get(), State::Broken | State::Resetting) {
-                inner.count.set(inner.count.get() - 1);
-                if inner.count.get() == 0 && inner.state.get() == State::Resetting {
-                    inner.state.set(State::Filling);
-                    inner.waiters.borrow_mut().wake(usize::MAX, true);
-                }
-                return Err(broken());
-            }
+            self.wait_filled().await.map(|()| index)
+        };
+        drop(leave);
+        outcome
+    }
+
+    /// Waits while the barrier fills; fails if it was reset or broken.
+    async fn wait_filled(&self) -> Result<(), Error> {
+        while self.inner.state.get() == State::Filling {
+            self.park().await?;
         }
-        // Draining: the last one out refills the barrier.
-        inner.count.set(inner.count.get() - 1);
-        if inner.count.get() == 0 {
-            inner.state.set(State::Filling);
-            inner.waiters.borrow_mut().wake(usize::MAX, true);
+        if matches!(self.inner.state.get(), State::Broken | State::Resetting) {
+            return Err(broken());
         }
-        Ok(index)
+        Ok(())
     }
 
     async fn park(&self) -> Result<(), Error> {

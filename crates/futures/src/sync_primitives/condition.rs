@@ -78,20 +78,17 @@ impl Condition {
             return Err(RuntimeError::new("cannot wait on un-acquired lock").into());
         }
         self.release()?;
-        let fut = self.inner.waiters.borrow_mut().push();
-        let outcome = match fut {
+        let pushed = self.inner.waiters.borrow_mut().push();
+        let outcome = match pushed {
             Ok(fut) => {
                 let outcome = fut.clone().await;
                 self.inner.waiters.borrow_mut().remove(&fut);
-                if outcome.is_err() && fut.done() && !fut.cancelled() {
-                    // Woken and cancelled at once: pass the notify on.
-                    self.inner.waiters.borrow_mut().wake(1, true);
-                }
                 outcome.map(|_| ())
             }
             Err(err) => Err(err),
         };
-        // Re-acquire, even if cancelled meanwhile.
+        // Re-acquire, even if cancelled meanwhile; the latest cancellation
+        // is the one returned.
         let mut cancelled = None;
         loop {
             match self.inner.lock.acquire().await {
@@ -99,10 +96,18 @@ impl Condition {
                 Err(err) => cancelled = Some(err),
             }
         }
-        match (outcome, cancelled) {
-            (Err(err), _) | (Ok(()), Some(err)) => Err(err),
+        let result = match (outcome, cancelled) {
+            (_, Some(err)) | (Err(err), None) => Err(err),
             (Ok(()), None) => Ok(()),
+        };
+        if result.is_err() {
+            // This task may have been notified before the error (while
+            // waiting to run, or while re-acquiring the lock): notify
+            // another waiter instead, so the notify is never lost. At worst
+            // a spurious wake-up, which the protocol allows (asyncio 3.13).
+            self.inner.waiters.borrow_mut().wake(1, false);
         }
+        result
     }
 
     /// Waits until `predicate()` is true (checking it after each notify).

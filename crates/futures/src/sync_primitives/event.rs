@@ -65,6 +65,7 @@ impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
             .field("set", &self.is_set())
+            .field("waiters", &self.inner.waiters.borrow().len())
             .finish()
     }
 }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::error::{Error, RuntimeError};
 
-use super::waiters::Waiters;
+use super::waiters::{OnDrop, Waiters};
 
 #[derive(Default)]
 struct Inner {
@@ -60,19 +60,28 @@ impl Lock {
     /// wake-up it received is passed on).
     pub async fn acquire(&self) -> Result<(), Error> {
         let inner = &self.inner;
-        if !inner.locked.get() && !inner.waiters.borrow().any_pending() {
+        // A queued waiter that is not cancelled (also one already woken
+        // but not yet run) has the next turn: no barging (asyncio 3.12).
+        if !inner.locked.get() && !inner.waiters.borrow().any_not_cancelled() {
             inner.locked.set(true);
             return Ok(());
         }
         let fut = inner.waiters.borrow_mut().push()?;
-        let outcome = fut.clone().await;
-        inner.waiters.borrow_mut().remove(&fut);
-        if let Err(err) = outcome {
+        // Leaving without the lock (cancelled, or dropped mid-wait): if the
+        // lock is free, the head of the queue gets the turn this waiter may
+        // have been handed.
+        let leave = OnDrop::new(|| {
+            inner.waiters.borrow_mut().remove(&fut);
             if !inner.locked.get() {
-                inner.waiters.borrow_mut().wake_first();
+                inner.waiters.borrow_mut().wake_head();
             }
+        });
+        if let Err(err) = fut.clone().await {
+            drop(leave);
             return Err(err);
         }
+        leave.defuse();
+        inner.waiters.borrow_mut().remove(&fut);
         inner.locked.set(true);
         Ok(())
     }
@@ -97,7 +106,7 @@ impl Lock {
             return Err(RuntimeError::new("Lock is not acquired.").into());
         }
         self.inner.locked.set(false);
-        self.inner.waiters.borrow_mut().wake_first();
+        self.inner.waiters.borrow_mut().wake_head();
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::error::Error;
 
-use super::waiters::Waiters;
+use super::waiters::{OnDrop, Waiters};
 
 struct Inner {
     value: Cell<usize>,
@@ -34,9 +34,10 @@ impl Semaphore {
         }
     }
 
-    /// True if `acquire` would wait.
+    /// True if `acquire` would wait: no permit, or a queued waiter that is
+    /// not cancelled (also one woken but not yet run) goes first.
     pub fn locked(&self) -> bool {
-        self.inner.value.get() == 0 || self.inner.waiters.borrow().any_pending()
+        self.inner.value.get() == 0 || self.inner.waiters.borrow().any_not_cancelled()
     }
 
     /// The permits available now.
@@ -57,18 +58,26 @@ impl Semaphore {
             return Ok(());
         }
         let fut = inner.waiters.borrow_mut().push()?;
-        let outcome = fut.clone().await;
-        inner.waiters.borrow_mut().remove(&fut);
-        if outcome.is_err() && fut.done() && !fut.cancelled() {
-            // Handed a permit but cancelled: undo, as CPython 3.12 does.
-            inner.value.set(inner.value.get() + 1);
-        }
-        while inner.value.get() > 0 {
-            if !self.wake_next() {
-                break;
+        // Not acquiring after all (cancelled, or dropped mid-wait): a
+        // permit this waiter was handed goes back and on to the next one,
+        // as CPython 3.12 does.
+        let leave = OnDrop::new(|| {
+            inner.waiters.borrow_mut().remove(&fut);
+            if fut.done() && !fut.cancelled() {
+                inner.value.set(inner.value.get() + 1);
             }
+            self.wake_waiters();
+        });
+        if let Err(err) = fut.clone().await {
+            drop(leave);
+            return Err(err);
         }
-        outcome.map(|_| ())
+        leave.defuse();
+        inner.waiters.borrow_mut().remove(&fut);
+        // Newcomers may have queued behind this waiter (FIFO): wake as many
+        // as there are permits.
+        self.wake_waiters();
+        Ok(())
     }
 
     /// Takes a permit and returns a guard that gives it back when dropped.
@@ -79,6 +88,15 @@ impl Semaphore {
     pub async fn guard(&self) -> Result<SemaphoreGuard, Error> {
         self.acquire().await?;
         Ok(SemaphoreGuard { sem: self.clone() })
+    }
+
+    /// Wakes waiters while permits are left.
+    fn wake_waiters(&self) {
+        while self.inner.value.get() > 0 {
+            if !self.wake_next() {
+                break;
+            }
+        }
     }
 
     fn wake_next(&self) -> bool {

@@ -33,9 +33,21 @@ impl Waiters {
         self.queue.len()
     }
 
-    /// True if some waiter is still waiting (not cancelled, not woken).
-    pub(crate) fn any_pending(&self) -> bool {
-        self.queue.iter().any(|w| !w.done())
+    /// True if some waiter is not cancelled: still waiting, or woken but
+    /// not yet run (it owns the next turn, so a newcomer must queue).
+    pub(crate) fn any_not_cancelled(&self) -> bool {
+        self.queue.iter().any(|w| !w.cancelled())
+    }
+
+    /// Wakes the waiter at the head of the queue if it is still waiting
+    /// (asyncio's `Lock._wake_up_first`): a head that is already woken
+    /// keeps the turn, a cancelled head passes it on when it leaves.
+    pub(crate) fn wake_head(&mut self) {
+        if let Some(head) = self.queue.front() {
+            if !head.done() {
+                let _ = head.set_result(true);
+            }
+        }
     }
 
     /// Wakes the first waiter that is still waiting; false if none.
@@ -62,5 +74,30 @@ impl Waiters {
             }
         }
         woken
+    }
+}
+
+/// Runs its closure when dropped, unless [`defuse`](OnDrop::defuse)d: the
+/// "leave without acquiring" path of a waiter, taken when it is cancelled
+/// and also when its coroutine is dropped mid-wait (`Task::abort`), so a
+/// wake-up it was handed is never stranded.
+pub(crate) struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> OnDrop<F> {
+    pub(crate) fn new(f: F) -> Self {
+        OnDrop(Some(f))
+    }
+
+    /// Drops the closure without running it.
+    pub(crate) fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
     }
 }

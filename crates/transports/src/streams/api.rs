@@ -1,0 +1,126 @@
+//! [`open_connection`] and [`start_server`] (asyncio's stream helpers).
+
+use std::rc::Rc;
+
+use loop_core::EventLoop;
+use loop_futures::{Error, IntoTaskResult};
+
+use super::DEFAULT_LIMIT;
+use super::protocol::{ClientConnected, ClientTask, StreamReaderProtocol};
+use super::reader::StreamReader;
+use super::writer::StreamWriter;
+use crate::connect::{ConnectOptions, create_connection};
+use crate::server::{Server, ServerOptions, create_server};
+
+/// Options of the stream helpers.
+#[derive(Debug, Default)]
+pub struct StreamOptions {
+    /// The reader's buffer limit (default 64 KiB).
+    pub limit: Option<usize>,
+    /// Connection options ([`open_connection`]).
+    pub connect: ConnectOptions,
+    /// Server options ([`start_server`]).
+    pub server: ServerOptions,
+}
+
+/// Connects to `host:port` and returns a reader and a writer.
+///
+/// Equivalent of [`asyncio.open_connection`](https://docs.python.org/3/library/asyncio-stream.html#asyncio.open_connection).
+///
+/// # Errors
+///
+/// As [`create_connection`].
+pub async fn open_connection(
+    ev: &EventLoop,
+    host: &str,
+    port: u16,
+    options: StreamOptions,
+) -> Result<(StreamReader, StreamWriter), Error> {
+    let reader = StreamReader::new(options.limit.unwrap_or(DEFAULT_LIMIT));
+    let r = reader.clone();
+    let (transport, protocol) = create_connection(
+        ev,
+        move || StreamReaderProtocol::new(r),
+        Some(host),
+        Some(port),
+        options.connect,
+    )
+    .await?;
+    let flow = protocol.borrow().flow.clone();
+    let writer = StreamWriter::new(transport, flow, Some(reader.clone()));
+    Ok((reader, writer))
+}
+
+/// Starts a server that calls `client_connected(reader, writer)` for each
+/// client and runs the coroutine it returns as a task.
+///
+/// Equivalent of [`asyncio.start_server`](https://docs.python.org/3/library/asyncio-stream.html#asyncio.start_server).
+/// A coroutine that fails is reported to the exception handler and its
+/// connection closed, as asyncio does. For a plain (non-async) callback,
+/// return `async { Ok::<_, Error>(()) }` or use [`start_server_with`].
+///
+/// # Errors
+///
+/// As [`create_server`].
+pub async fn start_server<C, Fut, R>(
+    ev: &EventLoop,
+    client_connected: C,
+    hosts: &[&str],
+    port: u16,
+    options: StreamOptions,
+) -> Result<Server, Error>
+where
+    C: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: std::future::Future<Output = R> + 'static,
+    R: IntoTaskResult<Ok = ()>,
+{
+    let callback: ClientConnected = Rc::new(move |reader, writer| {
+        let fut = client_connected(reader, writer);
+        let task: ClientTask = Box::pin(async move { fut.await.into_task_result() });
+        Some(task)
+    });
+    serve(ev, callback, hosts, port, options).await
+}
+
+/// [`start_server`] with a plain callback: it runs inside
+/// `connection_made` and may start tasks itself.
+///
+/// # Errors
+///
+/// As [`create_server`].
+pub async fn start_server_with<C>(
+    ev: &EventLoop,
+    client_connected: C,
+    hosts: &[&str],
+    port: u16,
+    options: StreamOptions,
+) -> Result<Server, Error>
+where
+    C: Fn(StreamReader, StreamWriter) + 'static,
+{
+    let callback: ClientConnected = Rc::new(move |reader, writer| {
+        client_connected(reader, writer);
+        None
+    });
+    serve(ev, callback, hosts, port, options).await
+}
+
+async fn serve(
+    ev: &EventLoop,
+    callback: ClientConnected,
+    hosts: &[&str],
+    port: u16,
+    options: StreamOptions,
+) -> Result<Server, Error> {
+    let limit = options.limit.unwrap_or(DEFAULT_LIMIT);
+    create_server(
+        ev,
+        move || {
+            StreamReaderProtocol::with_callback(StreamReader::new(limit), Some(callback.clone()))
+        },
+        hosts,
+        port,
+        options.server,
+    )
+    .await
+}

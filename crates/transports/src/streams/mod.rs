@@ -1,0 +1,59 @@
+//! Streams: asyncio's high-level network API (`streams.py`) on the
+//! transports.
+//!
+//! * [`open_connection`] → ([`StreamReader`], [`StreamWriter`]).
+//! * [`start_server`] → a [`Server`](crate::Server) that hands each client a
+//!   reader and a writer.
+//!
+//! How the layers meet: a [`StreamReaderProtocol`] is the connection's
+//! protocol; `data_received` feeds the reader's buffer, which pauses the
+//! transport's reading past `2 × limit` and resumes it when a read brings
+//! the buffer back to `limit`; `pause_writing` / `resume_writing` gate the
+//! writer's [`drain`](StreamWriter::drain).
+//!
+//! # Examples
+//!
+//! A line echo server and a client:
+//!
+//! ```
+//! use loop_core::EventLoop;
+//! use loop_futures::{Error, EventLoopExt};
+//! use loop_transports::{StreamOptions, open_connection, start_server};
+//!
+//! let ev = EventLoop::new().unwrap();
+//! let ev2 = ev.clone();
+//! let reply = ev.run_until_complete(async move {
+//!     let server = start_server(&ev2, |reader, writer| async move {
+//!         while let Some(line) = reader.lines().next().await {
+//!             writer.write(&line?)?;
+//!             writer.drain().await?;
+//!         }
+//!         writer.close();
+//!         Ok::<_, Error>(())
+//!     }, &["127.0.0.1"], 0, StreamOptions::default()).await?;
+//!     let port = server.sockets()[0].port();
+//!     let (reader, writer) = open_connection(&ev2, "127.0.0.1", port, StreamOptions::default()).await?;
+//!     writer.write(b"hello\n")?;
+//!     let reply = reader.readline().await?;
+//!     writer.close();
+//!     server.close();
+//!     Ok::<_, Error>(reply)
+//! }).unwrap();
+//! assert_eq!(reply, b"hello\n");
+//! ```
+
+mod api;
+mod errors;
+mod protocol;
+mod reader;
+mod writer;
+
+pub use api::{StreamOptions, open_connection, start_server, start_server_with};
+pub use errors::{IncompleteReadError, LimitOverrunError};
+pub use protocol::StreamReaderProtocol;
+pub use reader::{Lines, StreamReader};
+pub use writer::{BufferCapExceeded, StreamWriter};
+
+/// Default buffer limit of a [`StreamReader`] (64 KiB, asyncio's
+/// `_DEFAULT_LIMIT`).
+pub const DEFAULT_LIMIT: usize = 64 * 1024;

@@ -1,0 +1,213 @@
+//! [`StreamReaderProtocol`]: the protocol between a transport and a
+//! stream reader/writer pair (asyncio's `StreamReaderProtocol` +
+//! `FlowControlMixin`).
+//!
+//! Invariants:
+//! 1. Data and EOF go to the reader; an error on the connection goes to the
+//!    reader as its exception and to every `drain` waiter.
+//! 2. `pause_writing` blocks `drain`; `resume_writing` and the connection's
+//!    end wake *every* drain waiter (two tasks may drain at once,
+//!    cpython#74116).
+//! 3. The writer's `closed` future resolves when the connection is lost
+//!    (with its error, pre-marked as retrieved so an unawaited
+//!    `wait_closed` never logs).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+
+use loop_core::{EventLoop, ExceptionContext};
+use loop_futures::{Error, EventLoopExt, Future};
+
+use super::reader::StreamReader;
+use super::writer::StreamWriter;
+use crate::protocol::{BaseProtocol, Protocol};
+use crate::transport::Transport;
+
+/// Called with each new client's reader and writer; returns the coroutine
+/// that serves it (run as a task).
+pub(crate) type ClientConnected = Rc<dyn Fn(StreamReader, StreamWriter) -> Option<ClientTask>>;
+
+/// A client coroutine, boxed.
+pub(crate) type ClientTask =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>>>>;
+
+/// Writer-side flow state shared by the protocol and its writers.
+pub(crate) struct Flow {
+    pub(crate) paused: bool,
+    pub(crate) connection_lost: bool,
+    pub(crate) lost_error: Option<io::ErrorKind>,
+    pub(crate) drain_waiters: VecDeque<Future<()>>,
+    pub(crate) closed: Option<Future<()>>,
+}
+
+/// The protocol of a stream connection.
+pub struct StreamReaderProtocol {
+    reader: Option<StreamReader>,
+    pub(crate) flow: Rc<RefCell<Flow>>,
+    client_connected: Option<ClientConnected>,
+    transport: Option<Transport>,
+}
+
+impl StreamReaderProtocol {
+    /// A protocol feeding `reader` (asyncio's `StreamReaderProtocol`).
+    pub fn new(reader: StreamReader) -> Self {
+        Self::with_callback(reader, None)
+    }
+
+    pub(crate) fn with_callback(
+        reader: StreamReader,
+        client_connected: Option<ClientConnected>,
+    ) -> Self {
+        StreamReaderProtocol {
+            reader: Some(reader),
+            flow: Rc::new(RefCell::new(Flow {
+                paused: false,
+                connection_lost: false,
+                lost_error: None,
+                drain_waiters: VecDeque::new(),
+                closed: None,
+            })),
+            client_connected,
+            transport: None,
+        }
+    }
+
+    fn wake_drainers(&self, error: Option<io::ErrorKind>) {
+        let waiters = std::mem::take(&mut self.flow.borrow_mut().drain_waiters);
+        for waiter in waiters {
+            if waiter.done() {
+                continue;
+            }
+            let _ = match error {
+                Some(kind) => waiter.set_exception(io::Error::new(kind, "Connection lost")),
+                None => waiter.set_result(()),
+            };
+        }
+    }
+}
+
+/// Creates the `closed` future of a protocol's writers (once).
+pub(crate) fn closed_future(flow: &Rc<RefCell<Flow>>, ev: &EventLoop) -> Future<()> {
+    let mut flow = flow.borrow_mut();
+    if let Some(closed) = &flow.closed {
+        return closed.clone();
+    }
+    let closed: Future<()> = ev.create_future();
+    if flow.connection_lost {
+        let _ = match flow.lost_error {
+            Some(kind) => closed.set_exception(io::Error::new(kind, "Connection lost")),
+            None => closed.set_result(()),
+        };
+        let _ = closed.exception();
+    }
+    flow.closed = Some(closed.clone());
+    closed
+}
+
+impl BaseProtocol for StreamReaderProtocol {
+    fn connection_made(&mut self, transport: Transport) {
+        if let Some(reader) = &self.reader {
+            reader.set_transport(transport.clone());
+        }
+        self.transport = Some(transport.clone());
+        let Some(callback) = self.client_connected.clone() else {
+            return;
+        };
+        let writer = StreamWriter::new(transport.clone(), self.flow.clone(), self.reader.clone());
+        let reader = self.reader.clone().unwrap_or_default();
+        let Some(coro) = callback(reader, writer) else {
+            return;
+        };
+        let ev = transport.get_loop();
+        match ev.create_task(coro) {
+            Ok(task) => {
+                let t = transport.clone();
+                task.add_done_callback(move |task| {
+                    if task.cancelled() {
+                        t.close();
+                        return;
+                    }
+                    if let Ok(Some(err)) = task.exception() {
+                        let context =
+                            ExceptionContext::new("Unhandled exception in client_connected_cb")
+                                .with_error(err.to_shared())
+                                .with_extra("transport", format!("{t:?}"));
+                        t.get_loop().call_exception_handler(context);
+                        t.close();
+                    }
+                });
+            }
+            Err(err) => {
+                tracing::warn!(target: "tulip", %err, "could not start the client_connected task");
+                transport.close();
+            }
+        }
+    }
+
+    fn connection_lost(&mut self, exc: Option<io::Error>) {
+        let kind = exc.as_ref().map(io::Error::kind);
+        if let Some(reader) = &self.reader {
+            match &exc {
+                None => reader.feed_eof(),
+                Some(err) => reader.set_exception(io::Error::new(err.kind(), err.to_string())),
+            }
+        }
+        let closed = {
+            let mut flow = self.flow.borrow_mut();
+            flow.connection_lost = true;
+            flow.lost_error = kind;
+            flow.closed.clone()
+        };
+        if let Some(closed) = closed {
+            if !closed.done() {
+                let _ = match kind {
+                    Some(kind) => closed.set_exception(io::Error::new(kind, "Connection lost")),
+                    None => closed.set_result(()),
+                };
+                // Retrieved in advance: an unawaited wait_closed never logs.
+                let _ = closed.exception();
+            }
+        }
+        // Drainers learn about the loss; asyncio raises ConnectionResetError.
+        self.wake_drainers(Some(kind.unwrap_or(io::ErrorKind::ConnectionReset)));
+        self.reader = None;
+        self.transport = None;
+    }
+
+    fn pause_writing(&mut self) {
+        self.flow.borrow_mut().paused = true;
+    }
+
+    fn resume_writing(&mut self) {
+        self.flow.borrow_mut().paused = false;
+        self.wake_drainers(None);
+    }
+}
+
+impl Protocol for StreamReaderProtocol {
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(reader) = &self.reader {
+            reader.feed_data(data);
+        }
+    }
+
+    fn eof_received(&mut self) -> bool {
+        if let Some(reader) = &self.reader {
+            reader.feed_eof();
+        }
+        // Keep the write side open: the writer decides when to close.
+        true
+    }
+}
+
+impl std::fmt::Debug for StreamReaderProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let flow = self.flow.borrow();
+        f.debug_struct("StreamReaderProtocol")
+            .field("paused", &flow.paused)
+            .field("connection_lost", &flow.connection_lost)
+            .finish_non_exhaustive()
+    }
+}

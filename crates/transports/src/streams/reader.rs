@@ -1,0 +1,478 @@
+//! [`StreamReader`]: a buffer fed by the protocol and read by coroutines.
+//!
+//! Invariants (asyncio's `StreamReader`):
+//! 1. At most one coroutine waits for data at a time; a second one gets
+//!    `Error::Runtime` ("… called while another coroutine is already waiting
+//!    for incoming data").
+//! 2. Flow control: when the buffer grows past `2 × limit` the transport's
+//!    reading is paused; once a read brings it to `limit` or below, reading
+//!    resumes. A reader about to wait always resumes reading first.
+//! 3. Nothing hangs: once EOF was fed or an exception set, every read
+//!    returns (the data left, an `IncompleteReadError`, or the exception).
+//! 4. The results of every read method do not depend on how the incoming
+//!    bytes were split into `feed_data` calls.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use loop_core::get_running_loop;
+use loop_futures::{Error, Future, RuntimeError};
+
+use super::DEFAULT_LIMIT;
+use super::errors::{IncompleteReadError, LimitOverrunError};
+use crate::transport::Transport;
+
+/// Bytes with a consumed prefix (so a read does not shift the rest).
+#[derive(Default)]
+struct Buffer {
+    data: Vec<u8>,
+    start: usize,
+}
+
+impl Buffer {
+    fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start * 2 >= self.data.len() {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.len());
+        let out = self.data[self.start..self.start + n].to_vec();
+        self.start += n;
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+        out
+    }
+
+    fn take_all(&mut self) -> Vec<u8> {
+        self.take(self.len())
+    }
+
+    fn find(&self, needle: &[u8], from: usize) -> Option<usize> {
+        let hay = self.as_slice();
+        if needle.is_empty() || from > hay.len() {
+            return None;
+        }
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    }
+}
+
+struct State {
+    buffer: Buffer,
+    eof: bool,
+    exception: Option<Error>,
+    waiter: Option<Future<()>>,
+    transport: Option<Transport>,
+    paused: bool,
+}
+
+struct Inner {
+    state: RefCell<State>,
+    limit: usize,
+    waiting: Cell<bool>,
+}
+
+/// The read side of a stream.
+///
+/// Equivalent of [`asyncio.StreamReader`](https://docs.python.org/3/library/asyncio-stream.html#streamreader).
+/// Cloning gives another handle to the same reader.
+#[derive(Clone)]
+pub struct StreamReader {
+    inner: Rc<Inner>,
+}
+
+impl Default for StreamReader {
+    fn default() -> Self {
+        Self::new(DEFAULT_LIMIT)
+    }
+}
+
+impl StreamReader {
+    /// A reader with buffer limit `limit` (see the module docs; at least 1).
+    pub fn new(limit: usize) -> Self {
+        StreamReader {
+            inner: Rc::new(Inner {
+                state: RefCell::new(State {
+                    buffer: Buffer::default(),
+                    eof: false,
+                    exception: None,
+                    waiter: None,
+                    transport: None,
+                    paused: false,
+                }),
+                limit: limit.max(1),
+                waiting: Cell::new(false),
+            }),
+        }
+    }
+
+    /// The buffer limit.
+    pub fn limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// Bytes buffered and not read yet.
+    pub fn buffered(&self) -> usize {
+        self.inner.state.borrow().buffer.len()
+    }
+
+    pub(crate) fn set_transport(&self, transport: Transport) {
+        self.inner.state.borrow_mut().transport = Some(transport);
+    }
+
+    fn wake_waiter(&self) {
+        let waiter = self.inner.state.borrow_mut().waiter.take();
+        if let Some(waiter) = waiter {
+            if !waiter.done() {
+                let _ = waiter.set_result(());
+            }
+        }
+    }
+
+    /// Adds received bytes (called by the protocol).
+    pub fn feed_data(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let pause = {
+            let mut st = self.inner.state.borrow_mut();
+            st.buffer.extend(data);
+            if !st.paused && st.buffer.len() > 2 * self.inner.limit {
+                st.transport.clone().map(|t| {
+                    st.paused = true;
+                    t
+                })
+            } else {
+                None
+            }
+        };
+        self.wake_waiter();
+        if let Some(transport) = pause {
+            transport.pause_reading();
+        }
+    }
+
+    /// Marks the end of the stream (called by the protocol).
+    pub fn feed_eof(&self) {
+        self.inner.state.borrow_mut().eof = true;
+        self.wake_waiter();
+    }
+
+    /// Makes every pending and later read fail with `error`.
+    pub fn set_exception(&self, error: impl Into<Error>) {
+        self.inner.state.borrow_mut().exception = Some(error.into());
+        self.wake_waiter();
+    }
+
+    /// The exception set with [`set_exception`](StreamReader::set_exception).
+    pub fn exception(&self) -> Option<Error> {
+        self.inner.state.borrow().exception.clone()
+    }
+
+    /// True once EOF was fed and the buffer is empty.
+    pub fn at_eof(&self) -> bool {
+        let st = self.inner.state.borrow();
+        st.eof && st.buffer.len() == 0
+    }
+
+    fn maybe_resume_transport(&self) {
+        let resume = {
+            let mut st = self.inner.state.borrow_mut();
+            if st.paused && st.buffer.len() <= self.inner.limit {
+                st.paused = false;
+                st.transport.clone()
+            } else {
+                None
+            }
+        };
+        if let Some(transport) = resume {
+            transport.resume_reading();
+        }
+    }
+
+    fn check_exception(&self) -> Result<(), Error> {
+        match &self.inner.state.borrow().exception {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    async fn wait_for_data(&self, func: &str) -> Result<(), Error> {
+        if self.inner.waiting.get() {
+            return Err(RuntimeError::new(format!(
+                "{func}() called while another coroutine is already waiting for incoming data"
+            ))
+            .into());
+        }
+        self.check_exception()?;
+        let (waiter, resume) = {
+            let mut st = self.inner.state.borrow_mut();
+            if st.eof {
+                return Ok(());
+            }
+            let resume = if st.paused {
+                st.paused = false;
+                st.transport.clone()
+            } else {
+                None
+            };
+            let ev = get_running_loop()?;
+            let waiter: Future<()> = Future::new(&ev);
+            st.waiter = Some(waiter.clone());
+            (waiter, resume)
+        };
+        if let Some(transport) = resume {
+            transport.resume_reading();
+        }
+        self.inner.waiting.set(true);
+        let result = waiter.await;
+        self.inner.waiting.set(false);
+        self.inner.state.borrow_mut().waiter = None;
+        result?;
+        self.check_exception()
+    }
+
+    /// Reads up to `n` bytes; with `n < 0`, everything until EOF. Returns
+    /// an empty vector at EOF.
+    ///
+    /// # Errors
+    ///
+    /// The reader's exception; a concurrent wait; cancellation.
+    pub async fn read(&self, n: isize) -> Result<Vec<u8>, Error> {
+        self.check_exception()?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if n < 0 {
+            let mut all = Vec::new();
+            loop {
+                let block = Box::pin(self.read(self.inner.limit as isize)).await?;
+                if block.is_empty() {
+                    return Ok(all);
+                }
+                all.extend_from_slice(&block);
+            }
+        }
+        loop {
+            {
+                let st = self.inner.state.borrow();
+                if st.buffer.len() > 0 || st.eof {
+                    break;
+                }
+            }
+            self.wait_for_data("read").await?;
+        }
+        let data = self.inner.state.borrow_mut().buffer.take(n as usize);
+        self.maybe_resume_transport();
+        Ok(data)
+    }
+
+    /// Reads exactly `n` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`IncompleteReadError`] (with the partial bytes) if EOF comes first;
+    /// the reader's exception; cancellation.
+    pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, Error> {
+        self.check_exception()?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        loop {
+            let (have, eof) = {
+                let st = self.inner.state.borrow();
+                (st.buffer.len(), st.eof)
+            };
+            if have >= n {
+                break;
+            }
+            if eof {
+                let partial = self.inner.state.borrow_mut().buffer.take_all();
+                return Err(Error::new(IncompleteReadError {
+                    partial,
+                    expected: Some(n),
+                }));
+            }
+            self.wait_for_data("readexactly").await?;
+        }
+        let data = self.inner.state.borrow_mut().buffer.take(n);
+        self.maybe_resume_transport();
+        Ok(data)
+    }
+
+    /// Reads up to and including `separator`.
+    ///
+    /// # Errors
+    ///
+    /// [`LimitOverrunError`] if the separator is not within the limit (the
+    /// data stays buffered); [`IncompleteReadError`] at EOF without it (the
+    /// data is returned in `partial`); an empty separator.
+    pub async fn readuntil(&self, separator: &[u8]) -> Result<Vec<u8>, Error> {
+        self.readuntil_any(&[separator]).await
+    }
+
+    /// Reads up to and including whichever of `separators` ends first
+    /// (asyncio 3.13's tuple form).
+    ///
+    /// # Errors
+    ///
+    /// As [`readuntil`](StreamReader::readuntil).
+    pub async fn readuntil_any(&self, separators: &[&[u8]]) -> Result<Vec<u8>, Error> {
+        if separators.is_empty() || separators.iter().any(|s| s.is_empty()) {
+            return Err(Error::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "Separator should be at least one-byte string",
+            )));
+        }
+        let min_len = separators.iter().map(|s| s.len()).min().unwrap_or(1);
+        let max_len = separators.iter().map(|s| s.len()).max().unwrap_or(1);
+        let limit = self.inner.limit;
+        let mut offset = 0;
+        let (start, end) = loop {
+            self.check_exception()?;
+            {
+                let st = self.inner.state.borrow();
+                let buflen = st.buffer.len();
+                if buflen - offset.min(buflen) >= min_len {
+                    let mut best: Option<(usize, usize)> = None;
+                    for sep in separators {
+                        if let Some(i) = st.buffer.find(sep, offset) {
+                            let e = i + sep.len();
+                            if best.is_none_or(|(_, be)| e < be) {
+                                best = Some((i, e));
+                            }
+                        }
+                    }
+                    if let Some(found) = best {
+                        break found;
+                    }
+                    offset = (buflen + 1).saturating_sub(max_len);
+                    if offset > limit {
+                        return Err(Error::new(LimitOverrunError {
+                            message: "Separator is not found, and chunk exceed the limit".into(),
+                            consumed: offset,
+                        }));
+                    }
+                }
+                if st.eof {
+                    drop(st);
+                    let partial = self.inner.state.borrow_mut().buffer.take_all();
+                    return Err(Error::new(IncompleteReadError {
+                        partial,
+                        expected: None,
+                    }));
+                }
+            }
+            self.wait_for_data("readuntil").await?;
+        };
+        if start > limit {
+            return Err(Error::new(LimitOverrunError {
+                message: "Separator is found, but chunk is too long".into(),
+                consumed: start,
+            }));
+        }
+        let chunk = self.inner.state.borrow_mut().buffer.take(end);
+        self.maybe_resume_transport();
+        Ok(chunk)
+    }
+
+    /// Reads one line (up to and including `\n`); at EOF, what is left
+    /// (possibly empty).
+    ///
+    /// # Errors
+    ///
+    /// A line longer than the limit (asyncio's `ValueError`; the line is
+    /// dropped from the buffer); the reader's exception.
+    pub async fn readline(&self) -> Result<Vec<u8>, Error> {
+        match self.readuntil(b"\n").await {
+            Ok(line) => Ok(line),
+            Err(err) => {
+                if let Some(incomplete) = err.downcast_ref::<IncompleteReadError>() {
+                    return Ok(incomplete.partial.clone());
+                }
+                if let Some(overrun) = err.downcast_ref::<LimitOverrunError>() {
+                    {
+                        let mut st = self.inner.state.borrow_mut();
+                        let consumed = overrun.consumed;
+                        if st.buffer.as_slice().get(consumed..consumed + 1) == Some(b"\n") {
+                            st.buffer.take(consumed + 1);
+                        } else {
+                            st.buffer.take_all();
+                        }
+                    }
+                    self.maybe_resume_transport();
+                    return Err(Error::new(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        overrun.message.clone(),
+                    )));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// The lines of the stream, for `while let Some(line) = lines.next().await`
+    /// (asyncio's `async for line in reader`).
+    pub fn lines(&self) -> Lines {
+        Lines {
+            reader: self.clone(),
+            done: false,
+        }
+    }
+}
+
+/// The lines of a [`StreamReader`]; see [`StreamReader::lines`].
+#[derive(Debug)]
+pub struct Lines {
+    reader: StreamReader,
+    done: bool,
+}
+
+impl Lines {
+    /// The next line, `None` at EOF.
+    ///
+    /// # Errors
+    ///
+    /// As [`StreamReader::readline`].
+    pub async fn next(&mut self) -> Option<Result<Vec<u8>, Error>> {
+        if self.done {
+            return None;
+        }
+        match self.reader.readline().await {
+            Ok(line) if line.is_empty() => {
+                self.done = true;
+                None
+            }
+            other => Some(other),
+        }
+    }
+}
+
+impl fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.inner.state.borrow();
+        f.debug_struct("StreamReader")
+            .field("buffered", &st.buffer.len())
+            .field("eof", &st.eof)
+            .field("paused", &st.paused)
+            .field("limit", &self.inner.limit)
+            .finish()
+    }
+}

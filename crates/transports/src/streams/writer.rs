@@ -1,0 +1,190 @@
+//! [`StreamWriter`]: the write side of a stream (asyncio's
+//! `StreamWriter`).
+//!
+//! Invariants:
+//! 1. `drain` waits only while the transport has paused the protocol
+//!    (write buffer over the high-water mark); it returns at once otherwise.
+//! 2. When the transport is closing, `drain` first yields one loop
+//!    iteration so `connection_lost` can run, then reports the lost
+//!    connection as an error (python/asyncio#263).
+//! 3. The opt-in cap ([`set_buffer_cap`](StreamWriter::set_buffer_cap))
+//!    refuses a write that would take the transport's buffer past it,
+//!    instead of letting it grow without bound (cpython#116279). Off by
+//!    default.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+
+use loop_futures::{Error, EventLoopExt, Future, yield_now};
+
+use super::protocol::{Flow, closed_future};
+use super::reader::StreamReader;
+use crate::transport::{ExtraInfo, Transport};
+
+/// The write side of a stream.
+///
+/// Equivalent of [`asyncio.StreamWriter`](https://docs.python.org/3/library/asyncio-stream.html#streamwriter).
+#[derive(Clone)]
+pub struct StreamWriter {
+    transport: Transport,
+    flow: Rc<RefCell<Flow>>,
+    reader: Option<StreamReader>,
+    cap: Rc<Cell<Option<usize>>>,
+}
+
+/// A write refused by the writer's buffer cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferCapExceeded {
+    /// Bytes already buffered.
+    pub buffered: usize,
+    /// Bytes the write wanted to add.
+    pub requested: usize,
+    /// The cap.
+    pub cap: usize,
+}
+
+impl fmt::Display for BufferCapExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "write of {} bytes refused: {} already buffered, cap {}",
+            self.requested, self.buffered, self.cap
+        )
+    }
+}
+
+impl std::error::Error for BufferCapExceeded {}
+
+impl StreamWriter {
+    pub(crate) fn new(
+        transport: Transport,
+        flow: Rc<RefCell<Flow>>,
+        reader: Option<StreamReader>,
+    ) -> Self {
+        StreamWriter {
+            transport,
+            flow,
+            reader,
+            cap: Rc::new(Cell::new(None)),
+        }
+    }
+
+    /// The transport underneath.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Refuse writes that would take the write buffer past `cap` bytes
+    /// (`None`: no cap, the default).
+    pub fn set_buffer_cap(&self, cap: Option<usize>) {
+        self.cap.set(cap);
+    }
+
+    fn check_cap(&self, requested: usize) -> Result<(), Error> {
+        if let Some(cap) = self.cap.get() {
+            let buffered = self.transport.get_write_buffer_size();
+            if buffered + requested > cap {
+                return Err(Error::new(BufferCapExceeded {
+                    buffered,
+                    requested,
+                    cap,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `data` (see [`Transport::write`]); follow with
+    /// [`drain`](StreamWriter::drain) to respect flow control.
+    ///
+    /// # Errors
+    ///
+    /// [`BufferCapExceeded`] when a cap is set and would be passed (nothing
+    /// is written).
+    pub fn write(&self, data: &[u8]) -> Result<(), Error> {
+        self.check_cap(data.len())?;
+        self.transport.write(data);
+        Ok(())
+    }
+
+    /// Writes several buffers with one vectored send.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](StreamWriter::write).
+    pub fn writelines(&self, parts: &[&[u8]]) -> Result<(), Error> {
+        self.check_cap(parts.iter().map(|p| p.len()).sum())?;
+        self.transport.writelines(parts);
+        Ok(())
+    }
+
+    /// Closes the write side after the buffer is flushed.
+    pub fn write_eof(&self) {
+        self.transport.write_eof();
+    }
+
+    /// True: TCP supports half-close.
+    pub fn can_write_eof(&self) -> bool {
+        self.transport.can_write_eof()
+    }
+
+    /// Closes the stream (the buffer is flushed first).
+    pub fn close(&self) {
+        self.transport.close();
+    }
+
+    /// True once closing or closed.
+    pub fn is_closing(&self) -> bool {
+        self.transport.is_closing()
+    }
+
+    /// Resolves when the connection is closed (with its error, if any).
+    pub fn wait_closed(&self) -> Future<()> {
+        closed_future(&self.flow, &self.transport.get_loop())
+    }
+
+    /// A typed piece of connection info (see [`Transport::get_extra_info`]).
+    pub fn get_extra_info(&self, key: &str) -> Option<ExtraInfo> {
+        self.transport.get_extra_info(key)
+    }
+
+    /// Waits until the write buffer is below the high-water mark.
+    ///
+    /// # Errors
+    ///
+    /// The reader's exception; `ConnectionReset` ("Connection lost") once
+    /// the connection is gone; cancellation.
+    pub async fn drain(&self) -> Result<(), Error> {
+        if let Some(err) = self.reader.as_ref().and_then(StreamReader::exception) {
+            return Err(err);
+        }
+        if self.transport.is_closing() {
+            // Let connection_lost run first (python/asyncio#263).
+            yield_now().await?;
+        }
+        let waiter = {
+            let mut flow = self.flow.borrow_mut();
+            if flow.connection_lost {
+                let kind = flow.lost_error.unwrap_or(io::ErrorKind::ConnectionReset);
+                return Err(Error::new(io::Error::new(kind, "Connection lost")));
+            }
+            if !flow.paused {
+                return Ok(());
+            }
+            let waiter: Future<()> = self.transport.get_loop().create_future();
+            flow.drain_waiters.push_back(waiter.clone());
+            waiter
+        };
+        waiter.await
+    }
+}
+
+impl fmt::Debug for StreamWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("transport", &self.transport)
+            .finish()
+    }
+}
