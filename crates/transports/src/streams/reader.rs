@@ -155,10 +155,9 @@ impl StreamReader {
             let mut st = self.inner.state.borrow_mut();
             st.buffer.extend(data);
             if !st.paused && st.buffer.len() > 2 * self.inner.limit {
-                st.transport.clone().map(|t| {
-                    st.paused = true;
-                    t
-                })
+                let transport = st.transport.clone();
+                st.paused = transport.is_some();
+                transport
             } else {
                 None
             }
