@@ -12,7 +12,12 @@
 //!    `return_exceptions`.
 //! 3. Results are moved out of the children (no `Clone` needed): the gather
 //!    owns its child tasks.
+//! 4. An awaitable that is already a tulip [`Task`] or [`Future`] is what
+//!    cancelling the gather cancels (asyncio's gather uses such objects as
+//!    its children): its wrapper task, if cancelled before its first step,
+//!    would never reach it and leave it running.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::pin::Pin;
@@ -26,9 +31,29 @@ use crate::future::Future;
 use crate::task::{AnyFuture, AnyTask, Task};
 use crate::task_result::IntoTaskResult;
 
+/// Cancels a child awaitable that is a [`Task`] or a [`Future`] itself
+/// (invariant 4).
+pub(crate) type Canceller = Box<dyn Fn(Option<&str>) -> bool>;
+
+/// The canceller of `aw`, if it is a tulip task or future.
+fn canceller<F: 'static, T: 'static>(aw: &F) -> Option<Canceller> {
+    let aw: &dyn Any = aw;
+    if let Some(task) = aw.downcast_ref::<Task<T>>() {
+        let task = task.as_any();
+        return Some(Box::new(move |msg| task.cancel(msg)));
+    }
+    if let Some(fut) = aw.downcast_ref::<Future<T>>() {
+        let fut = fut.clone();
+        return Some(Box::new(move |msg| fut.cancel(msg)));
+    }
+    None
+}
+
 /// The shared, type-erased state of one gather.
 pub(crate) struct GatherCore {
     children: Vec<AnyTask>,
+    /// Per child, the awaitable to cancel instead of the wrapper task.
+    cancellers: Vec<Option<Canceller>>,
     return_exceptions: bool,
     finished: Cell<usize>,
     cancel_requested: Cell<bool>,
@@ -40,11 +65,13 @@ pub(crate) struct GatherCore {
 impl GatherCore {
     pub(crate) fn start(
         children: Vec<AnyTask>,
+        cancellers: Vec<Option<Canceller>>,
         return_exceptions: bool,
         done: Future<()>,
     ) -> Rc<Self> {
         let core = Rc::new(GatherCore {
             children,
+            cancellers,
             return_exceptions,
             finished: Cell::new(0),
             cancel_requested: Cell::new(false),
@@ -95,8 +122,12 @@ impl GatherCore {
             return false;
         }
         let mut any = false;
-        for child in &self.children {
-            if child.cancel(msg) {
+        for (child, canceller) in self.children.iter().zip(&self.cancellers) {
+            let cancelled = match canceller {
+                Some(cancel) => cancel(msg),
+                None => child.cancel(msg),
+            };
+            if cancelled {
                 any = true;
             }
         }
@@ -130,9 +161,12 @@ impl AnyFuture for GatherCore {
     }
 }
 
+/// The spawned children and their cancellers.
+type Spawned<T> = (Vec<Task<T>>, Vec<Option<Canceller>>);
+
 /// Spawns each awaitable as a task on the running loop.
 #[track_caller]
-fn spawn_all<I, F, R>(aws: I) -> Result<Vec<Task<R::Ok>>, Error>
+fn spawn_all<I, F, R>(aws: I) -> Result<Spawned<R::Ok>, Error>
 where
     I: IntoIterator<Item = F>,
     F: std::future::Future<Output = R> + 'static,
@@ -140,9 +174,13 @@ where
 {
     let site = std::panic::Location::caller();
     let ev = get_running_loop()?;
-    aws.into_iter()
-        .map(|aw| Ok(Task::spawn(&ev, aw, site)?))
-        .collect()
+    let mut tasks = Vec::new();
+    let mut cancellers = Vec::new();
+    for aw in aws {
+        cancellers.push(canceller::<F, R::Ok>(&aw));
+        tasks.push(Task::spawn(&ev, aw, site)?);
+    }
+    Ok((tasks, cancellers))
 }
 
 enum Setup<T> {
@@ -154,9 +192,9 @@ enum Setup<T> {
     Failed(Option<Error>),
 }
 
-fn setup<T: 'static>(tasks: Result<Vec<Task<T>>, Error>, return_exceptions: bool) -> Setup<T> {
-    let tasks = match tasks {
-        Ok(tasks) => tasks,
+fn setup<T: 'static>(spawned: Result<Spawned<T>, Error>, return_exceptions: bool) -> Setup<T> {
+    let (tasks, cancellers) = match spawned {
+        Ok(spawned) => spawned,
         Err(err) => return Setup::Failed(Some(err)),
     };
     let ev = match get_running_loop() {
@@ -166,6 +204,7 @@ fn setup<T: 'static>(tasks: Result<Vec<Task<T>>, Error>, return_exceptions: bool
     let signal = Future::new(&ev);
     let core = GatherCore::start(
         tasks.iter().map(Task::as_any).collect(),
+        cancellers,
         return_exceptions,
         signal.clone(),
     );
@@ -314,8 +353,8 @@ pub mod tuple {
     pub trait IntoGatherTuple {
         /// The tuple of tasks.
         type Tasks: TakeAll;
-        /// Spawns every element.
-        fn spawn(self) -> Result<Self::Tasks, Error>;
+        /// Spawns every element; also returns their cancellers.
+        fn spawn(self) -> Result<(Self::Tasks, Vec<Option<Canceller>>), Error>;
     }
 
     /// A tuple of tasks whose results can be moved out.
@@ -336,10 +375,11 @@ pub mod tuple {
             {
                 type Tasks = ($(Task<$R::Ok>,)+);
 
-                fn spawn(self) -> Result<Self::Tasks, Error> {
+                fn spawn(self) -> Result<(Self::Tasks, Vec<Option<Canceller>>), Error> {
                     let ev = get_running_loop()?;
                     let site = std::panic::Location::caller();
-                    Ok(($(Task::spawn(&ev, self.$i, site)?,)+))
+                    let cancellers = vec![$(canceller::<$F, $R::Ok>(&self.$i)),+];
+                    Ok((($(Task::spawn(&ev, self.$i, site)?,)+), cancellers))
                 }
             }
 
@@ -392,10 +432,10 @@ pub mod tuple {
 
     /// Spawns the tuple's awaitables and gathers them.
     pub fn gather_tuple<T: IntoGatherTuple>(aws: T) -> GatherTuple<T::Tasks> {
-        let started = aws.spawn().and_then(|tasks| {
+        let started = aws.spawn().and_then(|(tasks, cancellers)| {
             let ev = get_running_loop()?;
             let signal = Future::new(&ev);
-            let core = GatherCore::start(tasks.any(), false, signal.clone());
+            let core = GatherCore::start(tasks.any(), cancellers, false, signal.clone());
             Ok((core, tasks, signal))
         });
         match started {

@@ -5,9 +5,11 @@
 //!    queue is full (`maxsize > 0`), `get` only while it is empty.
 //! 2. Cancellation-safe: a getter (putter) cancelled at the moment it was
 //!    woken passes the wake-up to the next one, so no item (free slot) is
-//!    stranded.
+//!    stranded; so does one whose coroutine is dropped mid-wait
+//!    (`Task::abort`).
 //! 3. `task_done` is counted against `put`: more `task_done` calls than
-//!    items is an error; `join` waits until every item was marked done.
+//!    items is an error; `join` waits until every item was marked done (on
+//!    an [`Event`], so cancelling one joiner leaves the others waiting).
 //! 4. After `shutdown`, `put` fails with [`QueueShutDown`]; `get` drains
 //!    what is left (or nothing, with `immediate`) and then fails too;
 //!    every waiter is woken.
@@ -22,6 +24,7 @@ use loop_core::get_running_loop;
 
 use crate::error::Error;
 use crate::future::Future;
+use crate::sync_primitives::{Event, OnDrop};
 
 /// `put_nowait` on a full queue (asyncio's `QueueFull`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -148,7 +151,9 @@ struct Inner<T, S> {
     getters: RefCell<VecDeque<Future<()>>>,
     putters: RefCell<VecDeque<Future<()>>>,
     unfinished: Cell<usize>,
-    finished: RefCell<Option<Future<()>>>,
+    /// Set while no item is unfinished; each joiner waits on it with its
+    /// own waiter future, so cancelling one joiner leaves the others be.
+    finished: Event,
     shutdown: Cell<bool>,
     _marker: std::marker::PhantomData<T>,
 }
@@ -229,7 +234,11 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
                 getters: RefCell::new(VecDeque::new()),
                 putters: RefCell::new(VecDeque::new()),
                 unfinished: Cell::new(0),
-                finished: RefCell::new(None),
+                finished: {
+                    let finished = Event::new();
+                    finished.set();
+                    finished
+                },
                 shutdown: Cell::new(false),
                 _marker: std::marker::PhantomData,
             }),
@@ -271,6 +280,7 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
         }
         self.inner.items.borrow_mut().push(item);
         self.inner.unfinished.set(self.inner.unfinished.get() + 1);
+        self.inner.finished.clear();
         wake_first(&self.inner.getters);
         Ok(())
     }
@@ -290,7 +300,9 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
             let ev = get_running_loop()?;
             let putter: Future<()> = Future::new(&ev);
             inner.putters.borrow_mut().push_back(putter.clone());
-            if let Err(err) = putter.clone().await {
+            // Leaving without putting (cancelled, or dropped mid-wait): a
+            // free slot this putter was woken for goes to the next one.
+            let leave = OnDrop::new(|| {
                 putter.cancel(None);
                 inner
                     .putters
@@ -299,8 +311,12 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
                 if !self.full() && !putter.cancelled() {
                     wake_first(&inner.putters);
                 }
+            });
+            if let Err(err) = putter.clone().await {
+                drop(leave);
                 return Err(err);
             }
+            leave.defuse();
         }
         self.put_nowait(item).map_err(|(_, err)| err)
     }
@@ -337,7 +353,9 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
             let ev = get_running_loop()?;
             let getter: Future<()> = Future::new(&ev);
             inner.getters.borrow_mut().push_back(getter.clone());
-            if let Err(err) = getter.clone().await {
+            // Leaving without an item (cancelled, or dropped mid-wait): an
+            // item this getter was woken for goes to the next one.
+            let leave = OnDrop::new(|| {
                 getter.cancel(None);
                 inner
                     .getters
@@ -346,8 +364,12 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
                 if !self.empty() && !getter.cancelled() {
                     wake_first(&inner.getters);
                 }
+            });
+            if let Err(err) = getter.clone().await {
+                drop(leave);
                 return Err(err);
             }
+            leave.defuse();
         }
         self.get_nowait()
     }
@@ -365,9 +387,7 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
         }
         self.inner.unfinished.set(unfinished - 1);
         if unfinished == 1 {
-            if let Some(finished) = self.inner.finished.borrow_mut().take() {
-                let _ = finished.set_result(());
-            }
+            self.inner.finished.set();
         }
         Ok(())
     }
@@ -378,22 +398,10 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
     ///
     /// The waiting task's cancellation.
     pub async fn join(&self) -> Result<(), Error> {
-        if self.inner.unfinished.get() == 0 {
-            return Ok(());
+        if self.inner.unfinished.get() > 0 {
+            self.inner.finished.wait().await?;
         }
-        let waiter = {
-            let mut finished = self.inner.finished.borrow_mut();
-            match finished.as_ref() {
-                Some(f) => f.clone(),
-                None => {
-                    let ev = get_running_loop()?;
-                    let f: Future<()> = Future::new(&ev);
-                    *finished = Some(f.clone());
-                    f
-                }
-            }
-        };
-        waiter.await
+        Ok(())
     }
 
     /// Shuts the queue down: `put` fails from now on, and `get` fails once
@@ -414,9 +422,7 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
             let unfinished = inner.unfinished.get().saturating_sub(dropped);
             inner.unfinished.set(unfinished);
             if unfinished == 0 {
-                if let Some(finished) = inner.finished.borrow_mut().take() {
-                    let _ = finished.set_result(());
-                }
+                inner.finished.set();
             }
         }
         wake_all(&inner.getters);

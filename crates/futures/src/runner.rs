@@ -3,10 +3,15 @@
 //!
 //! Invariants:
 //! 1. The loop is created lazily, on the first `run` or `get_loop`.
-//! 2. `close` cancels the tasks still pending and waits for them, shuts the
-//!    default executor down, then closes the loop; it runs at most once
-//!    (also from `Drop`).
-//! 3. Ctrl-C while `run` runs (main thread only, as asyncio): the first
+//! 2. `close` cancels the tasks still pending and waits for them (one that
+//!    fails instead of ending cancelled is reported to the exception
+//!    handler), shuts the default executor down, then closes the loop; it
+//!    runs at most once (also from `Drop`).
+//! 3. The runner has one context (task-local values, a copy of its
+//!    creator's taken when the loop is created): each main task starts with
+//!    it and hands back what it ended with, so a value set by one `run` is
+//!    seen by the next (asyncio's `Runner._context`).
+//! 4. Ctrl-C while `run` runs (main thread only, as asyncio): the first
 //!    SIGINT cancels the main task; a second one restores the default
 //!    action and re-raises the signal, which interrupts the process.
 
@@ -14,7 +19,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 
-use loop_core::{EventLoop, get_running_loop, signal};
+use loop_core::{EventLoop, ExceptionContext, get_running_loop, signal, task_context};
 
 use crate::error::{Error, RuntimeError};
 use crate::ext::EventLoopExt;
@@ -48,6 +53,8 @@ pub struct Runner {
     debug: Option<bool>,
     handle_sigint: Option<bool>,
     ev: Option<EventLoop>,
+    /// The main tasks' context (invariant 3).
+    context: Option<task_context::Context>,
 }
 
 impl Default for Runner {
@@ -64,6 +71,7 @@ impl Runner {
             debug: None,
             handle_sigint: None,
             ev: None,
+            context: None,
         }
     }
 
@@ -95,6 +103,7 @@ impl Runner {
             builder = builder.debug(debug);
         }
         let ev = builder.build().map_err(Error::from)?;
+        self.context = task_context::current();
         self.ev = Some(ev.clone());
         self.state = State::Initialized;
         Ok(ev)
@@ -128,7 +137,11 @@ impl Runner {
             .into());
         }
         let ev = self.lazy_init()?;
-        let task: Task<R::Ok> = ev.create_task(coro)?;
+        // The main task starts with the runner's context (invariant 3).
+        let outer = task_context::replace(self.context.clone());
+        let created = ev.create_task(coro);
+        task_context::replace(outer);
+        let task: Task<R::Ok> = created?;
         let sigint = self
             .handle_sigint
             .unwrap_or_else(|| std::thread::current().name() == Some("main"));
@@ -137,6 +150,7 @@ impl Runner {
         if installed {
             let _ = ev.remove_signal_handler(signal::SIGINT);
         }
+        self.context = task.context();
         result
     }
 
@@ -178,8 +192,9 @@ fn install_sigint<T: 'static>(ev: &EventLoop, task: &Task<T>) -> bool {
     .is_ok()
 }
 
-/// Cancels every pending task of `ev` and runs the loop until all are done
-/// (asyncio's `_cancel_all_tasks`).
+/// Cancels every pending task of `ev` and runs the loop until all are done;
+/// a task that failed instead of ending cancelled is reported to the
+/// exception handler (asyncio's `_cancel_all_tasks`).
 pub(crate) fn cancel_all_tasks(ev: &EventLoop) -> Result<(), Error> {
     let tasks = all_tasks(ev);
     if tasks.is_empty() {
@@ -190,6 +205,17 @@ pub(crate) fn cancel_all_tasks(ev: &EventLoop) -> Result<(), Error> {
     }
     while tasks.iter().any(|t| !t.done()) {
         ev.run_once()?;
+    }
+    for task in &tasks {
+        if task.cancelled() {
+            continue;
+        }
+        if let Some(err) = task.error() {
+            let context = ExceptionContext::new("unhandled exception during run() shutdown")
+                .with_error(err.to_shared())
+                .with_extra("task", task.get_name());
+            ev.call_exception_handler(context);
+        }
     }
     Ok(())
 }

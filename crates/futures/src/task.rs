@@ -646,6 +646,11 @@ impl<T: 'static> Task<T> {
         &self.awaiter
     }
 
+    /// The task's context (its task-local values) as it is between steps.
+    pub(crate) fn context(&self) -> Option<loop_core::task_context::Context> {
+        self.control.header().context.borrow().clone()
+    }
+
     /// Moves the result out of a finished task, without `T: Clone`; later
     /// reads report it as taken. For combinators that own the task.
     #[doc(hidden)]

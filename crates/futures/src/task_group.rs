@@ -9,7 +9,9 @@
 //! 3. The parent's own cancellation is told apart with `uncancel`: if the
 //!    group cancelled the parent (because a child failed), that cancellation
 //!    is consumed and the error group is raised instead; an outer
-//!    cancellation of the parent still propagates as `Cancelled`.
+//!    cancellation of the parent still propagates as `Cancelled`, unless
+//!    children failed: then the error group wins and the outer cancellation
+//!    is requested again, so the parent's next await delivers it.
 //! 4. No child can be added once the group is shutting down or finished.
 
 use std::cell::{Cell, RefCell};
@@ -131,6 +133,14 @@ impl TaskGroup {
         };
         let errors = std::mem::take(&mut *inner.errors.borrow_mut());
         if !errors.is_empty() {
+            // The errors win over an outer cancellation of the parent, but
+            // that cancellation must not be lost: re-request it, keeping the
+            // count stable, so the parent's next await delivers it (asyncio
+            // 3.13's `uncancel()` + `cancel()`).
+            if inner.parent.cancelling() > 0 {
+                inner.parent.uncancel();
+                inner.parent.cancel(None);
+            }
             return Err(ExceptionGroup::new("unhandled errors in a TaskGroup", errors).into());
         }
         if let Some(cancel) = propagate_cancel {

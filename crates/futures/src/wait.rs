@@ -5,7 +5,12 @@
 //! 1. Neither cancels the tasks it waits on, also on timeout (asyncio).
 //! 2. Their done callbacks are removed when the wait ends, so a long-lived
 //!    task does not accumulate callbacks of waits that are over.
-//! 3. `as_completed` yields each task exactly once, in completion order.
+//! 3. `as_completed` yields each task exactly once, in completion order;
+//!    several of its items may be awaited at the same time.
+//! 4. Its iterator and `next_task` together hand out exactly one item per
+//!    task, claimed when asked for (asyncio's `_todo_left`): items can be
+//!    collected before awaiting them, and once the timeout passed the items
+//!    left are `Timeout` errors, after which the iteration ends.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -107,15 +112,30 @@ pub async fn wait<T: 'static>(
 
 struct Shared<T> {
     remaining: Cell<usize>,
+    /// Items not handed out yet (invariant 4).
+    todo_left: Cell<usize>,
     finished: RefCell<VecDeque<Task<T>>>,
-    waiter: RefCell<Option<Future<()>>>,
+    /// One entry per item being awaited: several may wait at once.
+    waiters: RefCell<Vec<Future<()>>>,
     timed_out: Cell<bool>,
     timer: RefCell<Option<TimerHandle>>,
 }
 
 impl<T> Shared<T> {
+    /// Hands out one item; false once every task has one (invariant 4).
+    fn claim(&self) -> bool {
+        let left = self.todo_left.get();
+        if left == 0 {
+            return false;
+        }
+        self.todo_left.set(left - 1);
+        true
+    }
+
     fn wake(&self) {
-        if let Some(waiter) = self.waiter.borrow_mut().take() {
+        // Every waiting item looks again; those that find nothing wait again.
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for waiter in waiters {
             let _ = waiter.set_result(());
         }
     }
@@ -145,8 +165,9 @@ pub fn as_completed<T: 'static>(
     let ev = get_running_loop()?;
     let shared = Rc::new(Shared {
         remaining: Cell::new(tasks.len()),
+        todo_left: Cell::new(tasks.len()),
         finished: RefCell::new(VecDeque::new()),
-        waiter: RefCell::new(None),
+        waiters: RefCell::new(Vec::new()),
         timed_out: Cell::new(false),
         timer: RefCell::new(None),
     });
@@ -178,6 +199,9 @@ impl<T: 'static> AsCompleted<T> {
     /// [`Error::Timeout`] after the overall timeout; the awaiting task's
     /// cancellation.
     pub async fn next_task(&mut self) -> Option<Result<Task<T>, Error>> {
+        if !self.shared.claim() {
+            return None;
+        }
         NextTask {
             shared: self.shared.clone(),
             ev: self.ev.clone(),
@@ -196,7 +220,7 @@ impl<T: Clone + 'static> Iterator for AsCompleted<T> {
     type Item = NextResult<T>;
 
     fn next(&mut self) -> Option<NextResult<T>> {
-        if self.shared.remaining.get() == 0 {
+        if !self.shared.claim() {
             return None;
         }
         Some(NextResult {
@@ -255,7 +279,7 @@ impl<T: 'static> std::future::Future for NextTask<T> {
                 return Poll::Ready(Some(Err(TimeoutError.into())));
             }
             let wait = Future::new(&this.ev);
-            *shared.waiter.borrow_mut() = Some(wait.clone());
+            shared.waiters.borrow_mut().push(wait.clone());
             this.wait = Some(wait);
         }
     }

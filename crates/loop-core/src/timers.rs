@@ -342,6 +342,7 @@ mod tests {
             seq,
             callback,
             site: Location::caller(),
+            context: None,
         }
     }
 

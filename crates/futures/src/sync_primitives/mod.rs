@@ -6,8 +6,13 @@
 //! 1. Waiters are woken in FIFO order (a `VecDeque` of loop futures).
 //! 2. Cancellation-safe: a waiter cancelled at the moment it is woken never
 //!    swallows the wake-up — it hands it to the next waiter (a lock release,
-//!    a semaphore permit), as CPython 3.12 does.
-//! 3. Not thread-safe (like asyncio's): handles are `!Send`.
+//!    a semaphore permit, a condition notify), as CPython 3.12/3.13 do. For
+//!    `Lock`, `Semaphore` and `Barrier` the same holds when the waiting
+//!    coroutine is dropped mid-wait (`Task::abort`): the "leave without
+//!    acquiring" path runs from a drop guard.
+//! 3. No barging: a waiter woken but not yet run keeps its turn; `Lock` and
+//!    `Semaphore` count it as queued, so a newcomer waits behind it.
+//! 4. Not thread-safe (like asyncio's): handles are `!Send`.
 
 mod barrier;
 mod condition;
@@ -21,3 +26,4 @@ pub use condition::Condition;
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
+pub(crate) use waiters::OnDrop;

@@ -89,6 +89,21 @@ struct Inner {
     waiting: Cell<bool>,
 }
 
+/// Ends a wait for data, also when the waiting read is dropped before it
+/// completes (`Task::abort`, a dropped future): asyncio's
+/// `finally: self._waiter = None`. Without it the reader would refuse
+/// every later wait as concurrent.
+struct WaitGuard<'a>(&'a Inner);
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.set(false);
+        if let Ok(mut st) = self.0.state.try_borrow_mut() {
+            st.waiter = None;
+        }
+    }
+}
+
 /// The read side of a stream.
 ///
 /// Equivalent of [`asyncio.StreamReader`](https://docs.python.org/3/library/asyncio-stream.html#streamreader).
@@ -241,9 +256,9 @@ impl StreamReader {
             transport.resume_reading();
         }
         self.inner.waiting.set(true);
+        let guard = WaitGuard(&self.inner);
         let result = waiter.await;
-        self.inner.waiting.set(false);
-        self.inner.state.borrow_mut().waiter = None;
+        drop(guard);
         result?;
         self.check_exception()
     }
@@ -328,13 +343,21 @@ impl StreamReader {
     }
 
     /// Reads up to and including whichever of `separators` ends first
-    /// (asyncio 3.13's tuple form).
+    /// (asyncio 3.13's tuple form); when two end at the same byte, the
+    /// shortest one is the match (it decides the limit check).
     ///
     /// # Errors
     ///
-    /// As [`readuntil`](StreamReader::readuntil).
+    /// As [`readuntil`](StreamReader::readuntil); an empty list of
+    /// separators.
     pub async fn readuntil_any(&self, separators: &[&[u8]]) -> Result<Vec<u8>, Error> {
-        if separators.is_empty() || separators.iter().any(|s| s.is_empty()) {
+        if separators.is_empty() {
+            return Err(Error::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "Separator should contain at least one element",
+            )));
+        }
+        if separators.iter().any(|s| s.is_empty()) {
             return Err(Error::new(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 "Separator should be at least one-byte string",
@@ -354,7 +377,10 @@ impl StreamReader {
                     for sep in separators {
                         if let Some(i) = st.buffer.find(sep, offset) {
                             let e = i + sep.len();
-                            if best.is_none_or(|(_, be)| e < be) {
+                            // The first end wins; at the same end, the
+                            // shortest separator (asyncio sorts them by
+                            // length), whatever the order given.
+                            if best.is_none_or(|(bi, be)| e < be || (e == be && i > bi)) {
                                 best = Some((i, e));
                             }
                         }

@@ -1,0 +1,172 @@
+//! loop-futures hot paths (task creation, future round trips), side by side
+//! with tokio's current-thread runtime in the same run.
+//!
+//! Every group has a `tulip` row and a `tokio` row (sometimes a second,
+//! informational row) so criterion prints them together. Results and their
+//! reading are in `docs/performance.md`. Run with
+//! `cargo bench -p benches --bench futures`.
+//!
+//! As in `loop_core.rs`: one tulip loop / one tokio runtime per group,
+//! reused across iterations, and the tokio runtime has its I/O and time
+//! drivers enabled, since a tulip loop always polls epoll. tulip's unit of
+//! concurrency is a task driven by the loop; tokio's `!Send` equivalent is a
+//! task spawned with `spawn_local` on a `LocalSet`.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use loop_core::EventLoop;
+use loop_futures::{Error, EventLoopExt};
+use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
+use tokio::task::LocalSet;
+
+/// Tasks per iteration of `create_task_run`.
+const TASKS: u64 = 100_000;
+/// Round trips per iteration of `future_round_trip`.
+const TRIPS: u64 = 100_000;
+
+thread_local! {
+    /// Trivial coroutines run so far in the current iteration.
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump() {
+    COUNT.set(COUNT.get() + 1);
+}
+
+fn tulip_loop() -> EventLoop {
+    EventLoop::builder()
+        .debug(false)
+        .build()
+        .expect("create the tulip loop")
+}
+
+fn tokio_rt() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("create the tokio runtime")
+}
+
+// ===== 1. create_task + run =====
+
+fn create_task_run(c: &mut Criterion) {
+    let mut group = c.benchmark_group("create_task_run");
+    group.throughput(Throughput::Elements(TASKS));
+    group.sampling_mode(SamplingMode::Flat);
+
+    // TASKS × `create_task` of a coroutine that finishes in its first step,
+    // one `call_soon(stop)` queued behind them, one `run_forever`: every
+    // task is created, stepped once, finished and released (the loop drops
+    // its reference in the finishing step; the handle is dropped at once).
+    let ev = tulip_loop();
+    group.bench_function("tulip", |b| {
+        b.iter(|| {
+            COUNT.set(0);
+            for _ in 0..TASKS {
+                let task = ev.create_task(async { bump() }).expect("create_task");
+                drop(task);
+            }
+            ev.call_soon(|ev| ev.stop()).expect("call_soon");
+            ev.run_forever().expect("run_forever");
+            assert_eq!(COUNT.get(), TASKS);
+        });
+    });
+    ev.close().expect("close");
+
+    // tokio: the same peer as loop_core's `call_soon_run`: a LocalSet whose
+    // first task spawns TASKS local tasks (its cheapest spawn path, straight
+    // onto the local run queue), then `block_on(local_set)` until all ran.
+    let rt = tokio_rt();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            COUNT.set(0);
+            let local = LocalSet::new();
+            drop(local.spawn_local(async {
+                for _ in 0..TASKS {
+                    drop(tokio::task::spawn_local(async { bump() }));
+                }
+            }));
+            rt.block_on(local);
+            assert_eq!(COUNT.get(), TASKS);
+        });
+    });
+    group.finish();
+}
+
+// ===== 2. future round trip =====
+
+/// tulip: the coroutine of the awaiting task.
+async fn tulip_trips(ev: EventLoop) -> Result<(), Error> {
+    for i in 0..TRIPS {
+        let fut = ev.create_future::<u64>();
+        let setter = fut.clone();
+        ev.call_soon(move |_| {
+            setter.set_result(i).expect("the future is pending");
+        })?;
+        let got = fut.await?;
+        assert_eq!(got, i);
+    }
+    Ok(())
+}
+
+/// tokio: the coroutine of the awaiting task; each trip spawns the local
+/// task that completes the oneshot (tokio's unit of "run this soon").
+async fn tokio_trips() {
+    for i in 0..TRIPS {
+        let (tx, rx) = oneshot::channel::<u64>();
+        drop(tokio::task::spawn_local(async move {
+            tx.send(i).expect("the receiver is alive");
+        }));
+        let got = rx.await.expect("the sender sent");
+        assert_eq!(got, i);
+    }
+}
+
+fn future_round_trip(c: &mut Criterion) {
+    let mut group = c.benchmark_group("future_round_trip");
+    group.throughput(Throughput::Elements(TRIPS));
+    group.sampling_mode(SamplingMode::Flat);
+
+    // A task creates a future, schedules a loop callback (`call_soon`) that
+    // sets its result, and awaits it; TRIPS times in a row. Under asyncio's
+    // rule each trip is two loop iterations: the callback runs in the
+    // iteration after the task's step, and the task's wake-up (scheduled by
+    // `set_result`) in the one after that.
+    let ev = tulip_loop();
+    group.bench_function("tulip", |b| {
+        b.iter(|| {
+            ev.run_until_complete(tulip_trips(ev.clone()))
+                .expect("round trips");
+        });
+    });
+    ev.close().expect("close");
+
+    // tokio: a local task awaits a oneshot whose sender is a freshly spawned
+    // local task. Both sides allocate per trip (tulip: the future and the
+    // boxed callback; tokio: the oneshot and the task).
+    let rt = tokio_rt();
+    let local = LocalSet::new();
+    group.bench_function("tokio", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                tokio::task::spawn_local(tokio_trips())
+                    .await
+                    .expect("the task finished");
+            });
+        });
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = futures;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = create_task_run, future_round_trip
+}
+criterion_main!(futures);
