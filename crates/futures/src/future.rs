@@ -43,12 +43,64 @@ type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 
 enum WaiterKind<T> {
     Callback(DoneCallback<T>, &'static Location<'static>),
+    /// A done hook that needs no future argument: handed to the loop as is
+    /// (one allocation in all, for combinators' bookkeeping).
+    Hook(Hook, &'static Location<'static>),
     Waker(Waker),
 }
+
+/// A boxed loop callback run once a future is done.
+pub(crate) type Hook = Box<dyn FnOnce(&EventLoop)>;
 
 struct Waiter<T> {
     id: u64,
     kind: WaiterKind<T>,
+}
+
+/// Waiters in registration order; the first is kept inline, so the usual
+/// single awaiter of a fresh future costs no allocation.
+struct WaiterList<T> {
+    first: Option<Waiter<T>>,
+    rest: Vec<Waiter<T>>,
+}
+
+impl<T> Default for WaiterList<T> {
+    fn default() -> Self {
+        WaiterList {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+}
+
+impl<T> WaiterList<T> {
+    fn push(&mut self, waiter: Waiter<T>) {
+        // Inline only while it keeps order: nothing may be queued behind it.
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(waiter);
+        } else {
+            self.rest.push(waiter);
+        }
+    }
+
+    fn find_mut(&mut self, id: u64) -> Option<&mut Waiter<T>> {
+        self.first
+            .iter_mut()
+            .chain(self.rest.iter_mut())
+            .find(|w| w.id == id)
+    }
+
+    fn remove_where(&mut self, pred: impl Fn(&Waiter<T>) -> bool) -> Option<Waiter<T>> {
+        if self.first.as_ref().is_some_and(&pred) {
+            return self.first.take();
+        }
+        let pos = self.rest.iter().position(pred)?;
+        Some(self.rest.remove(pos))
+    }
+
+    fn into_ordered(self) -> impl Iterator<Item = Waiter<T>> {
+        self.first.into_iter().chain(self.rest)
+    }
 }
 
 pub(crate) enum State<T> {
@@ -63,7 +115,7 @@ pub(crate) enum State<T> {
 pub(crate) struct FutureInner<T> {
     ev: EventLoop,
     state: RefCell<State<T>>,
-    waiters: RefCell<Vec<Waiter<T>>>,
+    waiters: RefCell<WaiterList<T>>,
     next_waiter: Cell<u64>,
     site: &'static Location<'static>,
     /// An error is stored and nobody retrieved it yet (invariant 4).
@@ -109,7 +161,7 @@ impl<T: 'static> Future<T> {
             inner: Rc::new(FutureInner {
                 ev: ev.clone(),
                 state: RefCell::new(State::Pending),
-                waiters: RefCell::new(Vec::new()),
+                waiters: RefCell::new(WaiterList::default()),
                 next_waiter: Cell::new(0),
                 site,
                 unretrieved: Cell::new(false),
@@ -208,6 +260,7 @@ impl<T: 'static> Future<T> {
             .add_callback(Box::new(f), Location::caller(), self)
     }
 
+    #[allow(dead_code)]
     pub(crate) fn add_done_callback_at<F>(
         &self,
         site: &'static Location<'static>,
@@ -319,7 +372,7 @@ impl<T: 'static> FutureInner<T> {
 
     fn update_waker(&self, id: u64, waker: &Waker) {
         let mut waiters = self.waiters.borrow_mut();
-        if let Some(w) = waiters.iter_mut().find(|w| w.id == id) {
+        if let Some(w) = waiters.find_mut(id) {
             if let WaiterKind::Waker(old) = &mut w.kind {
                 if !old.will_wake(waker) {
                     old.clone_from(waker);
@@ -332,12 +385,14 @@ impl<T: 'static> FutureInner<T> {
     fn remove_waiter(&self, id: u64, callbacks_only: bool) -> usize {
         let removed = {
             let mut waiters = self.waiters.borrow_mut();
-            let Some(pos) = waiters.iter().position(|w| {
-                w.id == id && (!callbacks_only || matches!(w.kind, WaiterKind::Callback(..)))
+            let Some(removed) = waiters.remove_where(|w| {
+                w.id == id
+                    && (!callbacks_only
+                        || matches!(w.kind, WaiterKind::Callback(..) | WaiterKind::Hook(..)))
             }) else {
                 return 0;
             };
-            waiters.remove(pos)
+            removed
         };
         drop(removed);
         1
@@ -357,6 +412,20 @@ impl<T: 'static> FutureInner<T> {
             });
         } else {
             self.schedule_callback(callback, site, handle.clone());
+        }
+        CallbackId(id)
+    }
+
+    /// Adds a hook run (through the loop) once the future is done.
+    pub(crate) fn add_hook(&self, hook: Hook, site: &'static Location<'static>) -> CallbackId {
+        let id = NEXT_CALLBACK_ID.fetch_add(1, Ordering::Relaxed) & !WAKER_ID_TAG;
+        if matches!(*self.state.borrow(), State::Pending) {
+            self.waiters.borrow_mut().push(Waiter {
+                id,
+                kind: WaiterKind::Hook(hook, site),
+            });
+        } else if self.ev.call_soon_boxed(site, hook).is_err() {
+            tracing::debug!(target: "tulip", "loop closed: a done hook was dropped");
         }
         CallbackId(id)
     }
@@ -422,9 +491,14 @@ impl<T: 'static> FutureInner<T> {
 
     fn schedule_waiters(self: &Rc<Self>) {
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for waiter in waiters {
+        for waiter in waiters.into_ordered() {
             match waiter.kind {
                 WaiterKind::Waker(waker) => waker.wake(),
+                WaiterKind::Hook(hook, site) => {
+                    if self.ev.call_soon_boxed(site, hook).is_err() {
+                        tracing::debug!(target: "tulip", "loop closed: a done hook was dropped");
+                    }
+                }
                 WaiterKind::Callback(callback, site) => {
                     let fut = Future {
                         inner: self.clone(),
@@ -489,10 +563,7 @@ impl<T> Drop for Future<T> {
         if let Some(id) = self.waiter.take() {
             let removed = {
                 let mut waiters = self.inner.waiters.borrow_mut();
-                waiters
-                    .iter()
-                    .position(|w| w.id == id)
-                    .map(|pos| waiters.remove(pos))
+                waiters.remove_where(|w| w.id == id)
             };
             drop(removed);
         }

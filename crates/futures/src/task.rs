@@ -72,7 +72,7 @@ pub(crate) trait TaskControl: AnyFuture {
     fn is_cancelled(&self) -> bool;
     fn future_id(&self) -> *const ();
     /// Runs `hook` (through the loop) once the task is done.
-    fn add_done_hook(&self, hook: Box<dyn FnOnce()>) -> crate::CallbackId;
+    fn add_done_hook(&self, hook: crate::future::Hook) -> crate::CallbackId;
     /// Removes a hook added with `add_done_hook`.
     fn remove_done_hook(&self, id: crate::CallbackId) -> usize;
     /// The task's error if it failed or was cancelled (marks it retrieved).
@@ -323,9 +323,8 @@ impl<T: 'static, F: 'static> TaskControl for TaskInner<T, F> {
         self.future.id()
     }
 
-    fn add_done_hook(&self, hook: Box<dyn FnOnce()>) -> crate::CallbackId {
-        self.future
-            .add_done_callback_at(self.header.site, move |_| hook())
+    fn add_done_hook(&self, hook: crate::future::Hook) -> crate::CallbackId {
+        self.future.inner.add_hook(hook, self.header.site)
     }
 
     fn remove_done_hook(&self, id: crate::CallbackId) -> usize {
@@ -627,7 +626,8 @@ impl<T: 'static> Task<T> {
     {
         let task = self.clone();
         self.awaiter
-            .add_done_callback_at(Location::caller(), move |_| f(&task))
+            .inner
+            .add_hook(Box::new(move |_| f(&task)), Location::caller())
     }
 
     /// Removes a done callback; returns how many were removed (0 or 1).
@@ -717,7 +717,7 @@ impl AnyTask {
         C: FnOnce(&AnyTask) + 'static,
     {
         let task = self.clone();
-        self.control.add_done_hook(Box::new(move || f(&task)))
+        self.control.add_done_hook(Box::new(move |_| f(&task)))
     }
 
     /// Removes a done callback; returns how many were removed (0 or 1).

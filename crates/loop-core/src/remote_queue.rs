@@ -13,7 +13,10 @@
 //! 3. At most one notification per drain cycle: a push into a non-empty
 //!    queue does not notify (the earlier push did), so N threads × M calls
 //!    cost far fewer than N × M syscalls when the loop is busy.
-//! 4. `close` drops the notifier (the loop's eventfd) under the lock, so no
+//! 4. `pending` mirrors "the queue is non-empty" (written under the lock),
+//!    so the loop can skip a poll syscall when it only needs to know whether
+//!    another thread sent something.
+//! 5. `close` drops the notifier (the loop's eventfd) under the lock, so no
 //!    thread can write to a closed fd.
 
 // `pub` only so that `__loom` can re-export these to the loom models.
@@ -21,7 +24,7 @@
 
 use std::fmt;
 
-use crate::sync::Mutex;
+use crate::sync::{AtomicBool, Mutex, Ordering};
 
 /// Something that wakes the poller (`mio::Waker` in production).
 pub trait Notify {
@@ -37,6 +40,10 @@ struct State<T, N> {
 /// A multi-producer queue drained by the loop thread.
 pub struct RemoteQueue<T, N> {
     state: Mutex<State<T, N>>,
+    /// True while items are queued: set by `push`, cleared by `drain_into`,
+    /// both under the lock. Lets the loop check for work without the lock
+    /// (and without a poll syscall, see `EventLoop::run_once`).
+    pending: AtomicBool,
 }
 
 impl<T, N: Notify> RemoteQueue<T, N> {
@@ -47,7 +54,15 @@ impl<T, N: Notify> RemoteQueue<T, N> {
                 items: Vec::new(),
                 notifier: Some(notifier),
             }),
+            pending: AtomicBool::new(false),
         }
+    }
+
+    /// True if items may be queued (a lock-free hint: a push that happens
+    /// after this returns false is seen by the next call).
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Adds an item and wakes the poller if the queue was empty.
@@ -62,6 +77,7 @@ impl<T, N: Notify> RemoteQueue<T, N> {
             notifier.notify();
         }
         state.items.push(item);
+        self.pending.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -71,6 +87,7 @@ impl<T, N: Notify> RemoteQueue<T, N> {
         if state.items.is_empty() {
             return;
         }
+        self.pending.store(false, Ordering::Release);
         if out.is_empty() {
             std::mem::swap(&mut state.items, out);
         } else {

@@ -19,6 +19,10 @@
 //!    the remote queue and `mio::Waker`.
 //! 4. Ids carry a generation, so a wake for a finished runnable whose slot was
 //!    reused is ignored.
+//! 5. Wakers are recycled: a removed runnable's waker `Arc` is reused for a
+//!    later spawn only once it is unique (`Arc::get_mut`), i.e. when no
+//!    `Waker` clone is left anywhere, so a stale wake can never reach the new
+//!    runnable. Spawning in steady state allocates no waker.
 
 use std::fmt;
 use std::panic::Location;
@@ -128,6 +132,8 @@ pub(crate) struct RunnableEntry {
 pub(crate) struct RunnableSet {
     entries: Slab<RunnableEntry>,
     next_gen: u32,
+    /// Wakers of removed runnables, reused by later spawns (invariant 5).
+    spare: Vec<Arc<RunnableWaker>>,
 }
 
 impl RunnableSet {
@@ -142,13 +148,14 @@ impl RunnableSet {
     ) -> (RunnableId, Arc<RunnableWaker>) {
         let generation = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1);
-        let vacant = self.entries.vacant_entry();
         let id = RunnableId {
-            key: vacant.key() as u32,
+            key: self.entries.vacant_key() as u32,
             generation,
         };
-        let waker = Arc::new(RunnableWaker::new(id, remote.clone()));
-        vacant.insert(RunnableEntry {
+        let waker = self
+            .recycled_waker(id)
+            .unwrap_or_else(|| Arc::new(RunnableWaker::new(id, remote.clone())));
+        self.entries.insert(RunnableEntry {
             generation,
             runnable,
             waker: waker.clone(),
@@ -163,9 +170,29 @@ impl RunnableSet {
             .filter(|e| e.generation == id.generation)
     }
 
-    pub(crate) fn remove(&mut self, id: RunnableId) -> Option<RunnableEntry> {
+    /// A spare waker nobody else holds any more, re-labelled for `id`.
+    fn recycled_waker(&mut self, id: RunnableId) -> Option<Arc<RunnableWaker>> {
+        while let Some(mut waker) = self.spare.pop() {
+            // Unique (no `Waker` clone anywhere): no stale wake can reach the
+            // new runnable through it.
+            if let Some(inner) = Arc::get_mut(&mut waker) {
+                inner.id = id;
+                inner.notified = WakeFlag::new(true);
+                return Some(waker);
+            }
+        }
+        None
+    }
+
+    /// Removes a runnable; its waker is kept for reuse. Returns the
+    /// runnable for the caller to drop.
+    pub(crate) fn remove(&mut self, id: RunnableId) -> Option<Rc<dyn Runnable>> {
         self.get(id)?;
-        Some(self.entries.remove(id.key as usize))
+        let entry = self.entries.remove(id.key as usize);
+        if self.spare.len() < self.entries.capacity() {
+            self.spare.push(entry.waker);
+        }
+        Some(entry.runnable)
     }
 
     pub(crate) fn len(&self) -> usize {

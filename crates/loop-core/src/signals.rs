@@ -172,6 +172,11 @@ impl Signals {
         Some((entry.callback.clone(), entry.site))
     }
 
+    /// True if no signal is handled.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Every handled signal.
     pub(crate) fn signals(&self) -> Vec<i32> {
         self.entries.keys().copied().collect()
