@@ -127,7 +127,8 @@ where
 ///
 /// # Errors
 ///
-/// The socket cannot be made non-blocking or registered.
+/// `InvalidInput` if `sock` is not a stream socket; the socket cannot be
+/// made non-blocking or registered.
 pub async fn connect_accepted_socket<P, F>(
     ev: &EventLoop,
     factory: F,
@@ -137,6 +138,7 @@ where
     P: Protocol,
     F: FnOnce() -> P,
 {
+    check_stream_socket(&sock)?;
     sock.set_nonblocking(true)?;
     let protocol = Rc::new(RefCell::new(factory()));
     let transport = attach(
@@ -146,6 +148,18 @@ where
     )
     .await?;
     Ok((transport, protocol))
+}
+
+/// asyncio's check of a given socket: a `TcpStream` can be made from any
+/// socket (through socket2), and only a stream socket will do.
+fn check_stream_socket(sock: &std::net::TcpStream) -> Result<(), Error> {
+    let kind = socket2::SockRef::from(sock).r#type()?;
+    if kind != Type::STREAM {
+        return Err(invalid(&format!(
+            "A Stream Socket was expected, got {kind:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Starts the transport and waits for `connection_made`.
@@ -175,6 +189,7 @@ async fn connect_stream(
 ) -> Result<TcpStream, Error> {
     let stream = match (host, port, options.sock.take()) {
         (None, None, Some(sock)) => {
+            check_stream_socket(&sock)?;
             sock.set_nonblocking(true)?;
             TcpStream::from_std(sock)
         }
@@ -366,7 +381,9 @@ async fn connect_one(
     )?;
     socket.set_nonblocking(true)?;
     if let Some(local) = local {
-        socket.bind(&local.into())?;
+        socket
+            .bind(&local.into())
+            .map_err(|err| crate::server::bind_error(local, err))?;
     }
     match socket.connect(&addr.into()) {
         Ok(()) => {}

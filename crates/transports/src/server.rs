@@ -15,6 +15,9 @@
 //!    (asyncio 3.12.1+).
 //! 4. A connection's failure never touches the server or other
 //!    connections.
+//! 5. Binding: an address that is not available here (`EADDRNOTAVAIL`) is
+//!    skipped, as asyncio does (bpo-30945); no address bound is an error.
+//!    Bind errors name the address.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -82,6 +85,8 @@ struct ServerInner {
     accept_paused: Cell<bool>,
     retry_pending: Cell<bool>,
     serving_forever: Cell<bool>,
+    /// What `serve_forever` awaits; `close` cancels it (as asyncio does).
+    forever: RefCell<Option<Future<()>>>,
     clients: RefCell<Slab<Weak<TcpInner>>>,
     waiters: RefCell<Vec<Future<()>>>,
 }
@@ -164,14 +169,30 @@ async fn start(
         }
     }
     let mut listeners = Vec::new();
-    for addr in addrs {
-        let sock = bind_listener(addr, &options)?;
+    for &addr in &addrs {
+        let sock = match bind_listener(addr, &options) {
+            Ok(sock) => sock,
+            // asyncio (bpo-30945): assume the family is not enabled here
+            // and go on with the other addresses.
+            Err(err) if err.kind() == io::ErrorKind::AddrNotAvailable => {
+                tracing::debug!(target: "tulip", %err, "create_server skips an address");
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
         let addr = sock.local_addr()?;
         listeners.push(Listener {
             sock,
             addr,
             source: None,
         });
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("could not bind on any address out of {addrs:?}"),
+        )
+        .into());
     }
     let server = Server {
         inner: Rc::new(ServerInner {
@@ -184,6 +205,7 @@ async fn start(
             accept_paused: Cell::new(false),
             retry_pending: Cell::new(false),
             serving_forever: Cell::new(false),
+            forever: RefCell::new(None),
             clients: RefCell::new(Slab::new()),
             waiters: RefCell::new(Vec::new()),
         }),
@@ -210,10 +232,23 @@ fn bind_listener(addr: SocketAddr, options: &ServerOptions) -> io::Result<TcpLis
         // Bind IPv6 and IPv4 separately (asyncio sets IPV6_V6ONLY too).
         socket.set_only_v6(true)?;
     }
-    socket.bind(&addr.into())?;
+    socket
+        .bind(&addr.into())
+        .map_err(|err| bind_error(addr, err))?;
     socket.listen(options.backlog.min(i32::MAX as u32) as i32)?;
     socket.set_nonblocking(true)?;
     Ok(TcpListener::from_std(socket.into()))
+}
+
+/// asyncio's bind failure: the same kind, a message naming the address.
+pub(crate) fn bind_error(addr: SocketAddr, err: io::Error) -> io::Error {
+    io::Error::new(
+        err.kind(),
+        format!(
+            "error while attempting to bind on address {addr}: {}",
+            err.to_string().to_lowercase()
+        ),
+    )
 }
 
 struct AcceptHandler {
@@ -388,13 +423,21 @@ impl Server {
     }
 
     /// Stops listening and closes the listening sockets; live connections
-    /// stay open (see [`close_clients`](Server::close_clients)).
+    /// stay open (see [`close_clients`](Server::close_clients)). A
+    /// [`serve_forever`](Server::serve_forever) in progress ends with the
+    /// cancellation.
     pub fn close(&self) {
         let inner = &self.inner;
         if inner.closed.replace(true) {
             return;
         }
         inner.serving.set(false);
+        let forever = inner.forever.borrow_mut().take();
+        if let Some(forever) = forever {
+            if !forever.done() {
+                forever.cancel(None);
+            }
+        }
         let listeners = std::mem::take(&mut *inner.listeners.borrow_mut());
         for listener in &listeners {
             if let Some(id) = listener.source {
@@ -417,8 +460,9 @@ impl Server {
         waiter
     }
 
-    /// Accepts until the awaiting task is cancelled; then closes the server
-    /// and waits for it to be closed, and returns the cancellation.
+    /// Accepts until the awaiting task is cancelled or the server is
+    /// closed; then closes the server and waits for it to be closed, and
+    /// returns the cancellation.
     ///
     /// # Errors
     ///
@@ -434,6 +478,7 @@ impl Server {
         let _reset = ResetServing(inner.clone());
         self.start_serving()?;
         let forever: Future<()> = inner.ev.create_future();
+        *inner.forever.borrow_mut() = Some(forever.clone());
         let result = forever.await;
         self.close();
         self.wait_closed().await?;
@@ -481,6 +526,7 @@ struct ResetServing(Rc<ServerInner>);
 impl Drop for ResetServing {
     fn drop(&mut self) {
         self.0.serving_forever.set(false);
+        self.0.forever.borrow_mut().take();
     }
 }
 
