@@ -1,4 +1,4 @@
-//! [`isfuture!`], [`ensure_future!`] and the [`FutureLike`] trait: asyncio's
+//! [`isfuture!`](crate::isfuture!), [`ensure_future!`](crate::ensure_future!) and the [`FutureLike`] trait: asyncio's
 //! duck typing (`_asyncio_future_blocking`), decided at compile time.
 //!
 //! asyncio asks at run time "does this object look like a Future?". In
@@ -17,7 +17,7 @@ use crate::task::{AnyTask, Task};
 
 /// A Future-like object: the Rust form of asyncio's
 /// `_asyncio_future_blocking` attribute. Implement it for your own future
-/// types to make [`isfuture!`] and [`ensure_future!`] treat them as
+/// types to make [`isfuture!`](crate::isfuture!) and [`ensure_future!`](crate::ensure_future!) treat them as
 /// futures.
 pub trait FutureLike {
     /// The loop the future is bound to.
