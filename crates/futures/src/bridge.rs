@@ -26,14 +26,7 @@ pub(crate) struct Bridges {
 }
 
 fn bridges(ev: &EventLoop) -> Rc<Bridges> {
-    match ev.extension::<Bridges>() {
-        Some(b) => b,
-        None => {
-            let b = Rc::new(Bridges::default());
-            ev.set_extension(b.clone());
-            b
-        }
-    }
+    ev.extension_or_insert_with(Bridges::default)
 }
 
 /// Stores `action`; returns the key another thread sends back.

@@ -169,14 +169,7 @@ impl Drop for DefaultExecutor {
 }
 
 fn default_state(ev: &EventLoop) -> Rc<DefaultExecutor> {
-    match ev.extension::<DefaultExecutor>() {
-        Some(state) => state,
-        None => {
-            let state = Rc::new(DefaultExecutor::default());
-            ev.set_extension(state.clone());
-            state
-        }
-    }
+    ev.extension_or_insert_with(DefaultExecutor::default)
 }
 
 /// Runs `f` on `executor` (the loop's default executor when `None`) and

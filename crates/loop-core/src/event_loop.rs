@@ -891,6 +891,17 @@ impl EventLoop {
         ext.downcast::<T>().ok()
     }
 
+    /// The loop's extension of type `T`, created with `make` (and set) if
+    /// there is none yet.
+    pub fn extension_or_insert_with<T: 'static>(&self, make: impl FnOnce() -> T) -> Rc<T> {
+        if let Some(ext) = self.extension::<T>() {
+            return ext;
+        }
+        let ext = Rc::new(make());
+        self.set_extension(ext.clone());
+        ext
+    }
+
     /// Sets the loop's extension of type `T`; returns the previous one.
     /// Extensions are dropped by [`close`](EventLoop::close).
     pub fn set_extension<T: 'static>(&self, value: Rc<T>) -> Option<Rc<T>> {

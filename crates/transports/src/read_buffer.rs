@@ -14,14 +14,7 @@ use loop_core::EventLoop;
 pub(crate) struct SharedReadBuffer(RefCell<Vec<u8>>);
 
 pub(crate) fn shared_read_buffer(ev: &EventLoop, size: usize) -> SharedRef {
-    let buffer = match ev.extension::<SharedReadBuffer>() {
-        Some(buffer) => buffer,
-        None => {
-            let buffer = Rc::new(SharedReadBuffer(RefCell::new(vec![0; size])));
-            ev.set_extension(buffer.clone());
-            buffer
-        }
-    };
+    let buffer = ev.extension_or_insert_with(|| SharedReadBuffer(RefCell::new(vec![0; size])));
     SharedRef(buffer)
 }
 
