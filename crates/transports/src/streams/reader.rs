@@ -49,6 +49,10 @@ impl Buffer {
 
     fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.len());
+        if n == self.len() && self.start == 0 {
+            // The whole buffer: hand over its allocation instead of copying.
+            return std::mem::take(&mut self.data);
+        }
         let out = self.data[self.start..self.start + n].to_vec();
         self.start += n;
         if self.start == self.data.len() {
