@@ -121,8 +121,10 @@ fn main() -> io::Result<()> {
                     }
                 }
             }
-            if close && let Some(mut conn) = conns.remove(&key) {
-                let _ = poll.registry().deregister(&mut conn.stream);
+            if close {
+                if let Some(mut conn) = conns.remove(&key) {
+                    let _ = poll.registry().deregister(&mut conn.stream);
+                }
             }
         }
     }
