@@ -14,9 +14,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use loop_core::EventLoop;
 use loop_futures::{Error, EventLoopExt, Lock, Queue, create_task, gather};
 use tokio::runtime::Runtime;
@@ -257,4 +255,16 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = queue_put_get, gather_1e4, lock_uncontended
 }
-criterion_main!(high_level);
+fn main() {
+    let started = std::time::SystemTime::now();
+    high_level();
+    Criterion::default().configure_from_args().final_summary();
+    benches::ratios::print(
+        started,
+        &[
+            ("queue_put_get/tulip/64", "queue_put_get/tokio/64", "<= 1.0"),
+            ("gather_1e4/tulip", "gather_1e4/tokio", "<= 1.0"),
+            ("lock_uncontended/tulip", "lock_uncontended/tokio", "<= 1.0"),
+        ],
+    );
+}

@@ -19,9 +19,7 @@ use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use loop_core::{EventLoop, TimerHandle};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
@@ -534,4 +532,30 @@ criterion_group! {
         .measurement_time(Duration::from_secs(3));
     targets = call_soon_run, call_soon_chain, timers, call_soon_threadsafe, call_soon_site_overhead
 }
-criterion_main!(loop_core);
+fn main() {
+    let started = std::time::SystemTime::now();
+    loop_core();
+    Criterion::default().configure_from_args().final_summary();
+    benches::ratios::print(
+        started,
+        &[
+            (
+                "call_soon_run/tulip/1000000",
+                "call_soon_run/tokio/1000000",
+                "<= 0.2",
+            ),
+            (
+                "call_soon_run/tulip/100000",
+                "call_soon_run/tokio/100000",
+                "<= 0.2",
+            ),
+            ("call_soon_chain/tulip", "call_soon_chain/tokio", "none"),
+            ("timers/tulip", "timers/tokio", "<= 1.0"),
+            (
+                "call_soon_threadsafe/tulip",
+                "call_soon_threadsafe/tokio",
+                "none",
+            ),
+        ],
+    );
+}
