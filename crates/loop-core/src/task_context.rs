@@ -10,8 +10,10 @@
 //!    the loop makes it current while that callback runs, restoring the
 //!    previous one afterwards (also when the callback panics).
 //! 2. With no context set (`None`) capturing costs a thread-local read.
-//! 3. Callbacks from other threads (`call_soon_threadsafe`) run with no
-//!    context: an `Rc` cannot cross threads.
+//! 3. Callbacks sent from other threads through a [`Remote`](crate::Remote)
+//!    run with no context: an `Rc` cannot cross threads.
+//!    `EventLoop::call_soon_threadsafe` called on the loop's own thread
+//!    captures the context like `call_soon`.
 
 use std::any::Any;
 use std::cell::RefCell;
