@@ -27,7 +27,7 @@ use std::future::Future as StdFuture;
 use std::rc::Rc;
 use std::time::Duration;
 
-use loop_core::{EventLoop, ExceptionContext, ManualClock, get_running_loop};
+use loop_core::get_running_loop;
 use loop_futures::{
     Barrier, BoundedSemaphore, BrokenBarrierError, Condition, Error, Event, EventLoopExt, Lock,
     Semaphore, Task, TaskGroup, create_task, sleep, timeout, wait_for, yield_now,
@@ -35,50 +35,8 @@ use loop_futures::{
 
 // ===== harness =====
 
-/// A loop on a fresh manual clock (CPython's `new_test_loop`).
-fn test_loop() -> EventLoop {
-    EventLoop::builder()
-        .manual_clock(ManualClock::new())
-        .debug(false)
-        .build()
-        .expect("create loop")
-}
-
-/// CPython's `IsolatedAsyncioTestCase`: runs `body` as a task on a fresh
-/// loop, with a far watchdog timer so that a hang fails instead of
-/// blocking (on the manual clock an idle loop jumps straight to it). The
-/// loop's exception handler must not have been called: an unretrieved
-/// task failure (a panicking assertion in a child task) fails the test.
-#[track_caller]
-fn run_test<F>(body: F)
-where
-    F: StdFuture<Output = Result<(), Error>> + 'static,
-{
-    let ev = test_loop();
-    let reports: Rc<RefCell<Vec<String>>> = Rc::default();
-    let sink = reports.clone();
-    ev.set_exception_handler(Some(move |_: &EventLoop, ctx: ExceptionContext| {
-        sink.borrow_mut().push(format!("{ctx:?}"));
-    }));
-    let watchdog = ev
-        .call_later(Duration::from_secs(1_000_000), |ev| ev.stop())
-        .expect("loop open");
-    let result = ev.run_until_complete(body);
-    watchdog.cancel();
-    ev.close().expect("close loop");
-    if let Err(err) = result {
-        panic!("test body failed: {err}");
-    }
-    assert!(
-        reports.borrow().is_empty(),
-        "exception handler called: {:?}",
-        reports.borrow()
-    );
-}
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
+mod support;
+use support::{ms, run_test};
 
 /// CPython's `result = []`.
 type Log<T> = Rc<RefCell<Vec<T>>>;

@@ -1,6 +1,7 @@
 //! Helpers shared by the CPython ports of `test_futures.py` and
-//! `test_futures2.py`: CPython's `test_utils` (a test loop on virtual time,
-//! `run_briefly`) plus a capturing exception handler.
+//! `test_futures2.py`, `test_locks.py` and `test_queues.py`: CPython's
+//! `test_utils` (a test loop on virtual time, `run_briefly`), a capturing
+//! exception handler, and `run_test` (CPython's `IsolatedAsyncioTestCase`).
 
 // Each test crate that includes this module uses only part of it.
 #![allow(dead_code)]
@@ -11,8 +12,10 @@ use std::future::Future as StdFuture;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use loop_core::{EventLoop, ExceptionContext, ManualClock};
+use loop_futures::{Error, EventLoopExt};
 
 /// CPython's `new_test_loop`: a loop on a fresh manual clock, debug off
 /// whatever the environment says.
@@ -105,4 +108,41 @@ impl std::error::Error for Boom {}
 pub(crate) fn poll_once<F: StdFuture + Unpin>(fut: &mut F) -> Poll<F::Output> {
     let mut cx = Context::from_waker(Waker::noop());
     Pin::new(fut).poll(&mut cx)
+}
+
+/// CPython's `IsolatedAsyncioTestCase`: runs `body` as a task on a fresh
+/// loop, with a far watchdog timer so that a hang fails instead of
+/// blocking (on the manual clock an idle loop jumps straight to it). The
+/// loop's exception handler must not have been called: an unretrieved
+/// task failure (a panicking assertion in a child task) fails the test.
+#[track_caller]
+pub(crate) fn run_test<F>(body: F)
+where
+    F: StdFuture<Output = Result<(), Error>> + 'static,
+{
+    let ev = test_loop();
+    let reports: Rc<RefCell<Vec<String>>> = Rc::default();
+    let sink = reports.clone();
+    ev.set_exception_handler(Some(move |_: &EventLoop, ctx: ExceptionContext| {
+        sink.borrow_mut().push(format!("{ctx:?}"));
+    }));
+    let watchdog = ev
+        .call_later(Duration::from_secs(1_000_000), |ev| ev.stop())
+        .expect("loop open");
+    let result = ev.run_until_complete(body);
+    watchdog.cancel();
+    ev.close().expect("close loop");
+    if let Err(err) = result {
+        panic!("test body failed: {err}");
+    }
+    assert!(
+        reports.borrow().is_empty(),
+        "exception handler called: {:?}",
+        reports.borrow()
+    );
+}
+
+/// `n` milliseconds.
+pub(crate) fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
