@@ -136,7 +136,7 @@ pub(crate) fn drive<T: 'static>(ev: &EventLoop, task: &Task<T>) -> Result<T, Err
     if !task.done() {
         return Err(RuntimeError::new("Event loop stopped before Future completed.").into());
     }
-    task.future().take_outcome()
+    task.__take_outcome()
 }
 
 /// Creates a task on the loop running on this thread.

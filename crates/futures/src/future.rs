@@ -7,8 +7,11 @@
 //! 2. Waiters (done callbacks and the wakers of awaiting tasks) form one
 //!    list in registration order. On completion the list is taken whole and
 //!    each entry is scheduled *through the loop*: callbacks with
-//!    `call_soon`, wakers by waking (which enqueues the task's step). Nothing
-//!    runs inline, also for a callback added to an already-done future.
+//!    `call_soon`, wakers by waking (which enqueues the task's step). No
+//!    user code runs inline, also for a callback added to an already-done
+//!    future. The one inline entry is a [`DoneObserver`]: the runtime's own
+//!    bookkeeping (gather's child counting), which runs no user code and
+//!    spares a boxed callback and a loop round trip per child.
 //! 3. Every handle (`Future<T>` value) is one awaiter: it registers at most
 //!    one waker entry, updates it in place when polled with a different
 //!    waker, and removes it when dropped while pending.
@@ -26,7 +29,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::panic::Location;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
@@ -47,6 +50,17 @@ enum WaiterKind<T> {
     /// (one allocation in all, for combinators' bookkeeping).
     Hook(Hook, &'static Location<'static>),
     Waker(Waker),
+    /// The runtime's own bookkeeping (a gather counting its children),
+    /// told inline with its index: it runs no user code.
+    Observer(Rc<dyn DoneObserver>, usize),
+}
+
+/// Runtime bookkeeping that a future tells *inline* when it completes
+/// (invariant 2's one exception). Implementations must run no user code:
+/// they may only update their own state and complete other futures, whose
+/// waiters go through the loop as usual.
+pub(crate) trait DoneObserver {
+    fn notify(&self, index: usize);
 }
 
 /// A boxed loop callback run once a future is done.
@@ -57,49 +71,72 @@ struct Waiter<T> {
     kind: WaiterKind<T>,
 }
 
-/// Waiters in registration order; the first is kept inline, so the usual
-/// single awaiter of a fresh future costs no allocation.
-struct WaiterList<T> {
-    first: Option<Waiter<T>>,
-    rest: Vec<Waiter<T>>,
-}
-
-impl<T> Default for WaiterList<T> {
-    fn default() -> Self {
-        WaiterList {
-            first: None,
-            rest: Vec::new(),
-        }
-    }
+/// Waiters in registration order. A single waiter (the usual lone
+/// awaiter of a fresh future) is kept inline: no allocation.
+#[derive(Default)]
+enum WaiterList<T> {
+    #[default]
+    Empty,
+    One(Waiter<T>),
+    Many(Vec<Waiter<T>>),
 }
 
 impl<T> WaiterList<T> {
+    fn is_empty(&self) -> bool {
+        match self {
+            WaiterList::Empty => true,
+            WaiterList::One(_) => false,
+            WaiterList::Many(v) => v.is_empty(),
+        }
+    }
+
     fn push(&mut self, waiter: Waiter<T>) {
-        // Inline only while it keeps order: nothing may be queued behind it.
-        if self.first.is_none() && self.rest.is_empty() {
-            self.first = Some(waiter);
-        } else {
-            self.rest.push(waiter);
+        match self {
+            WaiterList::Empty => *self = WaiterList::One(waiter),
+            WaiterList::Many(all) => all.push(waiter),
+            WaiterList::One(_) => {
+                let WaiterList::One(first) = std::mem::take(self) else {
+                    return;
+                };
+                *self = WaiterList::Many(vec![first, waiter]);
+            }
         }
     }
 
     fn find_mut(&mut self, id: u64) -> Option<&mut Waiter<T>> {
-        self.first
-            .iter_mut()
-            .chain(self.rest.iter_mut())
-            .find(|w| w.id == id)
+        match self {
+            WaiterList::Empty => None,
+            WaiterList::One(w) => (w.id == id).then_some(w),
+            WaiterList::Many(all) => all.iter_mut().find(|w| w.id == id),
+        }
     }
 
     fn remove_where(&mut self, pred: impl Fn(&Waiter<T>) -> bool) -> Option<Waiter<T>> {
-        if self.first.as_ref().is_some_and(&pred) {
-            return self.first.take();
+        match self {
+            WaiterList::Empty => None,
+            WaiterList::One(w) => {
+                if !pred(w) {
+                    return None;
+                }
+                match std::mem::take(self) {
+                    WaiterList::One(w) => Some(w),
+                    _ => None,
+                }
+            }
+            WaiterList::Many(all) => {
+                let pos = all.iter().position(pred)?;
+                Some(all.remove(pos))
+            }
         }
-        let pos = self.rest.iter().position(pred)?;
-        Some(self.rest.remove(pos))
     }
 
     fn into_ordered(self) -> impl Iterator<Item = Waiter<T>> {
-        self.first.into_iter().chain(self.rest)
+        let (one, many) = match self {
+            WaiterList::Empty => (None, Vec::new()),
+            WaiterList::One(w) => (Some(w), Vec::new()),
+            WaiterList::Many(all) => (None, all),
+        };
+        one.into_iter().chain(many)
     }
 }
 
@@ -113,6 +150,10 @@ pub(crate) enum State<T> {
 }
 
 pub(crate) struct FutureInner<T> {
+    /// The `Rc` this future lives in, for handing its done callbacks a
+    /// handle; empty for a task's own future (inside the task's cell),
+    /// which takes no such callbacks.
+    me: Weak<FutureInner<T>>,
     ev: EventLoop,
     state: RefCell<State<T>>,
     waiters: RefCell<WaiterList<T>>,
@@ -123,6 +164,11 @@ pub(crate) struct FutureInner<T> {
     /// Set for a task's result future: the task reports instead.
     pub(crate) silent: Cell<bool>,
 }
+
+// A future's state is never pinned in place (no pin projection into `T`),
+// so it may be moved whatever `T` is: handles pin their `Rc` with
+// `Pin::new` where a task records what it is suspended on.
+impl<T> Unpin for FutureInner<T> {}
 
 /// A result that is set later, by a callback, and awaited by coroutines.
 ///
@@ -158,15 +204,7 @@ impl<T: 'static> Future<T> {
 
     pub(crate) fn with_site(ev: &EventLoop, site: &'static Location<'static>) -> Self {
         Future {
-            inner: Rc::new(FutureInner {
-                ev: ev.clone(),
-                state: RefCell::new(State::Pending),
-                waiters: RefCell::new(WaiterList::default()),
-                next_waiter: Cell::new(0),
-                site,
-                unretrieved: Cell::new(false),
-                silent: Cell::new(false),
-            }),
+            inner: Rc::new_cyclic(|me| FutureInner::new(me.clone(), ev, site)),
             waiter: None,
         }
     }
@@ -214,38 +252,7 @@ impl<T: 'static> Future<T> {
     /// [`Error::Cancelled`] if it was cancelled; [`Error::InvalidState`]
     /// ("Exception is not set.") if it is not done.
     pub fn exception(&self) -> Result<Option<Error>, Error> {
-        match &*self.inner.state.borrow() {
-            State::Pending => Err(InvalidStateError::new("Exception is not set.").into()),
-            State::Cancelled(c) => Err(Error::Cancelled(c.clone())),
-            State::Failed(e) => {
-                self.inner.unretrieved.set(false);
-                Ok(Some(e.clone()))
-            }
-            State::Done(_) | State::Taken => Ok(None),
-        }
-    }
-
-    /// Moves the outcome out (no `Clone` needed); the future then reads as
-    /// done with its result taken. For a caller that is the only consumer.
-    pub(crate) fn take_outcome(&self) -> Result<T, Error> {
-        let mut state = self.inner.state.borrow_mut();
-        match std::mem::replace(&mut *state, State::Taken) {
-            State::Pending => {
-                *state = State::Pending;
-                Err(InvalidStateError::new("Result is not set.").into())
-            }
-            State::Done(v) => Ok(v),
-            State::Failed(e) => {
-                self.inner.unretrieved.set(false);
-                *state = State::Failed(e.clone());
-                Err(e)
-            }
-            State::Cancelled(c) => {
-                *state = State::Cancelled(c.clone());
-                Err(Error::Cancelled(c))
-            }
-            State::Taken => Err(InvalidStateError::new("Result was taken.").into()),
-        }
+        self.inner.exception()
     }
 
     /// Adds `f`, to be called (through the loop, never inline) with the
@@ -256,8 +263,7 @@ impl<T: 'static> Future<T> {
     where
         F: FnOnce(&Future<T>) + 'static,
     {
-        self.inner
-            .add_callback(Box::new(f), Location::caller(), self)
+        self.inner.add_callback(Box::new(f), Location::caller())
     }
 
     #[allow(dead_code)]
@@ -269,12 +275,12 @@ impl<T: 'static> Future<T> {
     where
         F: FnOnce(&Future<T>) + 'static,
     {
-        self.inner.add_callback(Box::new(f), site, self)
+        self.inner.add_callback(Box::new(f), site)
     }
 
     /// Removes the done callback `id`. Returns how many were removed (0 or 1).
     pub fn remove_done_callback(&self, id: CallbackId) -> usize {
-        self.inner.remove_waiter(id.0, true)
+        self.inner.remove_callback(id)
     }
 
     /// The loop the future is bound to.
@@ -292,50 +298,22 @@ impl<T: 'static> Future<T> {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
 
-    pub(crate) fn id(&self) -> *const () {
-        Rc::as_ptr(&self.inner).cast()
-    }
-
-    /// Polls as one awaiter; shared by `Future` and `Task`.
+    /// Polls as one awaiter; `as_waiter` is what a task suspended on it
+    /// cancels (this future, or a combinator's core).
     pub(crate) fn poll_awaiter(
         &mut self,
         cx: &mut Context<'_>,
-        as_waiter: Option<Rc<dyn AnyFuture>>,
+        as_waiter: Option<Pin<Rc<dyn AnyFuture>>>,
     ) -> Poll<Result<T, Error>>
     where
         T: Clone,
     {
-        let first_poll = self.waiter.is_none();
-        if first_poll && self.inner.is_pending() {
-            // A task cancelled while running cancels what it now suspends
-            // on (task.rs, rule 2).
-            task::cancel_on_suspend(self.id(), &self.inner.ev, || {
-                as_waiter
-                    .clone()
-                    .unwrap_or_else(|| self.inner.clone() as Rc<dyn AnyFuture>)
-            });
-        }
-        if let Some(err) = task::before_await(self.id(), &self.inner.ev, first_poll) {
-            return Poll::Ready(Err(err));
-        }
-        if let Some(result) = self.inner.try_take_result() {
-            if let Some(id) = self.waiter.take() {
-                self.inner.remove_waiter(id, false);
-            }
-            return Poll::Ready(result);
-        }
-        match self.waiter {
-            Some(id) => self.inner.update_waker(id, cx.waker()),
-            None => {
-                self.waiter = Some(
-                    self.inner
-                        .push_waiter(WaiterKind::Waker(cx.waker().clone())),
-                )
-            }
-        }
-        let waiter = as_waiter.unwrap_or_else(|| self.inner.clone() as Rc<dyn AnyFuture>);
-        task::set_fut_waiter(waiter);
-        Poll::Pending
+        let inner = &self.inner;
+        inner.poll_as(&mut self.waiter, cx, || {
+            as_waiter
+                .clone()
+                .unwrap_or_else(|| Pin::new(inner.clone()) as Pin<Rc<dyn AnyFuture>>)
+        })
     }
 }
 
@@ -347,9 +325,7 @@ impl<T: Clone + 'static> Future<T> {
     /// The stored error; [`Error::Cancelled`] (with the cancel message) if
     /// cancelled; [`Error::InvalidState`] ("Result is not set.") if not done.
     pub fn result(&self) -> Result<T, Error> {
-        self.inner
-            .try_take_result()
-            .unwrap_or_else(|| Err(InvalidStateError::new("Result is not set.").into()))
+        self.inner.result()
     }
 }
 
@@ -363,6 +339,104 @@ const WAKER_ID_TAG: u64 = 1 << 63;
 static NEXT_CALLBACK_ID: AtomicU64 = AtomicU64::new(0);
 
 impl<T: 'static> FutureInner<T> {
+    fn new(me: Weak<Self>, ev: &EventLoop, site: &'static Location<'static>) -> Self {
+        FutureInner {
+            me,
+            ev: ev.clone(),
+            state: RefCell::new(State::Pending),
+            waiters: RefCell::new(WaiterList::default()),
+            next_waiter: Cell::new(0),
+            site,
+            unretrieved: Cell::new(false),
+            silent: Cell::new(false),
+        }
+    }
+
+    /// A task's own future, stored inside the task's cell: silent (the task
+    /// reports instead) and without done callbacks that take a handle (the
+    /// task's callbacks are hooks).
+    pub(crate) fn for_task(ev: &EventLoop, site: &'static Location<'static>) -> Self {
+        let inner = Self::new(Weak::new(), ev, site);
+        inner.silent.set(true);
+        inner
+    }
+
+    /// Identifies this future (for the self-await check).
+    pub(crate) fn id(&self) -> *const () {
+        std::ptr::from_ref(self).cast()
+    }
+
+    /// Polls as one awaiter whose waiter entry is `*waiter` (shared by
+    /// `Future` and `Task` handles); `me` is what the awaiting task
+    /// records as its `fut_waiter`.
+    pub(crate) fn poll_as(
+        &self,
+        waiter: &mut Option<u64>,
+        cx: &mut Context<'_>,
+        me: impl Fn() -> Pin<Rc<dyn AnyFuture>>,
+    ) -> Poll<Result<T, Error>>
+    where
+        T: Clone,
+    {
+        let first_poll = waiter.is_none();
+        if first_poll && self.is_pending() {
+            // A task cancelled while running cancels what it now suspends
+            // on (task.rs, rule 2).
+            task::cancel_on_suspend(self.id(), &self.ev, &me);
+        }
+        if let Some(err) = task::before_await(self.id(), &self.ev, first_poll) {
+            return Poll::Ready(Err(err));
+        }
+        if let Some(result) = self.try_take_result() {
+            if let Some(id) = waiter.take() {
+                self.remove_waiter(id, false);
+            }
+            return Poll::Ready(result);
+        }
+        match *waiter {
+            Some(id) => self.update_waker(id, cx.waker()),
+            None => *waiter = Some(self.push_waiter(WaiterKind::Waker(cx.waker().clone()))),
+        }
+        task::set_fut_waiter(me());
+        Poll::Pending
+    }
+
+    /// The exception the future holds; see [`Future::exception`].
+    pub(crate) fn exception(&self) -> Result<Option<Error>, Error> {
+        match &*self.state.borrow() {
+            State::Pending => Err(InvalidStateError::new("Exception is not set.").into()),
+            State::Cancelled(c) => Err(Error::Cancelled(c.clone())),
+            State::Failed(e) => {
+                self.unretrieved.set(false);
+                Ok(Some(e.clone()))
+            }
+            State::Done(_) | State::Taken => Ok(None),
+        }
+    }
+
+    /// Moves the outcome out (no `Clone` needed); the future then reads as
+    /// done with its result taken. For a caller that is the only consumer.
+    pub(crate) fn take_outcome(&self) -> Result<T, Error> {
+        let mut state = self.state.borrow_mut();
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Pending => {
+                *state = State::Pending;
+                Err(InvalidStateError::new("Result is not set.").into())
+            }
+            State::Done(v) => Ok(v),
+            State::Failed(e) => {
+                self.unretrieved.set(false);
+                *state = State::Failed(e.clone());
+                Err(e)
+            }
+            State::Cancelled(c) => {
+                *state = State::Cancelled(c.clone());
+                Err(Error::Cancelled(c))
+            }
+            State::Taken => Err(InvalidStateError::new("Result was taken.").into()),
+        }
+    }
+
     fn push_waiter(&self, kind: WaiterKind<T>) -> u64 {
         let id = self.next_waiter.get() | WAKER_ID_TAG;
         self.next_waiter.set(self.next_waiter.get() + 1);
@@ -382,27 +456,29 @@ impl<T: 'static> FutureInner<T> {
     }
 
     /// Removes waiter `id`; with `callbacks_only`, only a done callback.
-    fn remove_waiter(&self, id: u64, callbacks_only: bool) -> usize {
-        let removed = {
-            let mut waiters = self.waiters.borrow_mut();
-            let Some(removed) = waiters.remove_where(|w| {
-                w.id == id
-                    && (!callbacks_only
-                        || matches!(w.kind, WaiterKind::Callback(..) | WaiterKind::Hook(..)))
-            }) else {
-                return 0;
-            };
-            removed
-        };
-        drop(removed);
-        1
+    /// Removes the done callback or hook `id`; returns how many (0 or 1).
+    pub(crate) fn remove_callback(&self, id: CallbackId) -> usize {
+        self.remove_waiter(id.0, true)
+    }
+
+    /// True if the future was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        matches!(*self.state.borrow(), State::Cancelled(_))
+    }
+
+    /// The result (`T: Clone`); see [`Future::result`].
+    pub(crate) fn result(&self) -> Result<T, Error>
+    where
+        T: Clone,
+    {
+        self.try_take_result()
+            .unwrap_or_else(|| Err(InvalidStateError::new("Result is not set.").into()))
     }
 
     fn add_callback(
-        self: &Rc<Self>,
+        &self,
         callback: DoneCallback<T>,
         site: &'static Location<'static>,
-        handle: &Future<T>,
     ) -> CallbackId {
         let id = NEXT_CALLBACK_ID.fetch_add(1, Ordering::Relaxed) & !WAKER_ID_TAG;
         if matches!(*self.state.borrow(), State::Pending) {
@@ -411,9 +487,19 @@ impl<T: 'static> FutureInner<T> {
                 kind: WaiterKind::Callback(callback, site),
             });
         } else {
-            self.schedule_callback(callback, site, handle.clone());
+            self.schedule_callback(callback, site);
         }
         CallbackId(id)
+    }
+
+    /// Adds an observer told (inline) once the future is done; at once if
+    /// it already is.
+    pub(crate) fn add_observer(&self, observer: Rc<dyn DoneObserver>, index: usize) {
+        if matches!(*self.state.borrow(), State::Pending) {
+            self.push_waiter(WaiterKind::Observer(observer, index));
+        } else {
+            observer.notify(index);
+        }
     }
 
     /// Adds a hook run (through the loop) once the future is done.
@@ -430,12 +516,17 @@ impl<T: 'static> FutureInner<T> {
         CallbackId(id)
     }
 
-    fn schedule_callback(
-        &self,
-        callback: DoneCallback<T>,
-        site: &'static Location<'static>,
-        fut: Future<T>,
-    ) {
+    fn schedule_callback(&self, callback: DoneCallback<T>, site: &'static Location<'static>) {
+        // Only a standalone future takes callbacks, and a handle to it is
+        // alive (the caller's): the upgrade succeeds.
+        let Some(inner) = self.me.upgrade() else {
+            tracing::debug!(target: "tulip", "a done callback of a task future was dropped");
+            return;
+        };
+        let fut = Future {
+            inner,
+            waiter: None,
+        };
         if self
             .ev
             .call_soon_with_site(site, move |_| callback(&fut))
@@ -462,7 +553,7 @@ impl<T: 'static> FutureInner<T> {
         }
     }
 
-    pub(crate) fn complete(self: &Rc<Self>, new: State<T>) -> Result<(), InvalidStateError> {
+    pub(crate) fn complete(&self, new: State<T>) -> Result<(), InvalidStateError> {
         {
             let mut state = self.state.borrow_mut();
             if !matches!(*state, State::Pending) {
@@ -481,7 +572,7 @@ impl<T: 'static> FutureInner<T> {
         Ok(())
     }
 
-    pub(crate) fn cancel_now(self: &Rc<Self>, msg: Option<&str>) -> bool {
+    pub(crate) fn cancel_now(&self, msg: Option<&str>) -> bool {
         // asyncio's `cancel` clears `_log_traceback` first, also when the
         // future is already done: a cancelled-at failure is not reported.
         self.silence_unretrieved();
@@ -489,8 +580,14 @@ impl<T: 'static> FutureInner<T> {
             .is_ok()
     }
 
-    fn schedule_waiters(self: &Rc<Self>) {
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+    fn schedule_waiters(&self) {
+        let waiters = {
+            let mut waiters = self.waiters.borrow_mut();
+            if waiters.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *waiters)
+        };
         for waiter in waiters.into_ordered() {
             match waiter.kind {
                 WaiterKind::Waker(waker) => waker.wake(),
@@ -499,19 +596,35 @@ impl<T: 'static> FutureInner<T> {
                         tracing::debug!(target: "tulip", "loop closed: a done hook was dropped");
                     }
                 }
-                WaiterKind::Callback(callback, site) => {
-                    let fut = Future {
-                        inner: self.clone(),
-                        waiter: None,
-                    };
-                    self.schedule_callback(callback, site, fut);
-                }
+                WaiterKind::Callback(callback, site) => self.schedule_callback(callback, site),
+                WaiterKind::Observer(observer, index) => observer.notify(index),
             }
         }
     }
 }
 
 impl<T> FutureInner<T> {
+    /// Removes the waker entry of an awaiter that goes away.
+    pub(crate) fn drop_waiter(&self, id: u64) {
+        self.remove_waiter(id, false);
+    }
+
+    fn remove_waiter(&self, id: u64, callbacks_only: bool) -> usize {
+        let removed = {
+            let mut waiters = self.waiters.borrow_mut();
+            let Some(removed) = waiters.remove_where(|w| {
+                w.id == id
+                    && (!callbacks_only
+                        || matches!(w.kind, WaiterKind::Callback(..) | WaiterKind::Hook(..)))
+            }) else {
+                return 0;
+            };
+            removed
+        };
+        drop(removed);
+        1
+    }
+
     pub(crate) fn is_pending(&self) -> bool {
         matches!(*self.state.borrow(), State::Pending)
     }
@@ -539,7 +652,7 @@ impl<T> FutureInner<T> {
 }
 
 impl<T: 'static> AnyFuture for FutureInner<T> {
-    fn cancel_any(self: Rc<Self>, msg: Option<&str>) -> bool {
+    fn cancel_any(&self, msg: Option<&str>) -> bool {
         self.cancel_now(msg)
     }
 }
@@ -561,11 +674,7 @@ impl<T> Drop for FutureInner<T> {
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
-            let removed = {
-                let mut waiters = self.inner.waiters.borrow_mut();
-                waiters.remove_where(|w| w.id == id)
-            };
-            drop(removed);
+            self.inner.drop_waiter(id);
         }
     }
 }

@@ -27,7 +27,7 @@ use std::task::{Context, Poll, ready};
 use loop_core::get_running_loop;
 
 use crate::error::Error;
-use crate::future::Future;
+use crate::future::{DoneObserver, Future};
 use crate::task::{AnyFuture, AnyTask, Task};
 use crate::task_result::IntoTaskResult;
 
@@ -82,9 +82,9 @@ impl GatherCore {
         if core.children.is_empty() {
             core.finish(Ok(()));
         }
-        for child in &core.children {
-            let core2 = core.clone();
-            child.add_done_callback(move |child| core2.child_done(child));
+        let observer: Rc<dyn DoneObserver> = core.clone();
+        for (index, child) in core.children.iter().enumerate() {
+            child.add_done_observer(observer.clone(), index);
         }
         core
     }
@@ -149,14 +149,22 @@ impl GatherCore {
         signal: &mut Future<()>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Error>> {
-        let waiter: Rc<dyn AnyFuture> = self.clone();
+        let waiter: Pin<Rc<dyn AnyFuture>> = Pin::new(self.clone()) as Pin<Rc<dyn AnyFuture>>;
         ready!(signal.poll_awaiter(cx, Some(waiter)))?;
         Poll::Ready(self.outcome.borrow().clone().unwrap_or(Ok(())))
     }
 }
 
+impl DoneObserver for GatherCore {
+    fn notify(&self, index: usize) {
+        if let Some(child) = self.children.get(index) {
+            self.child_done(child);
+        }
+    }
+}
+
 impl AnyFuture for GatherCore {
-    fn cancel_any(self: Rc<Self>, msg: Option<&str>) -> bool {
+    fn cancel_any(&self, msg: Option<&str>) -> bool {
         self.cancel(msg)
     }
 }
@@ -174,8 +182,9 @@ where
 {
     let site = std::panic::Location::caller();
     let ev = get_running_loop()?;
-    let mut tasks = Vec::new();
-    let mut cancellers = Vec::new();
+    let aws = aws.into_iter();
+    let mut tasks = Vec::with_capacity(aws.size_hint().0);
+    let mut cancellers = Vec::with_capacity(aws.size_hint().0);
     for aw in aws {
         cancellers.push(canceller::<F, R::Ok>(&aw));
         tasks.push(Task::spawn(&ev, aw, site)?);

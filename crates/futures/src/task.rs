@@ -43,6 +43,7 @@
 //!    pending when the loop closes is reported as "Task was destroyed but it
 //!    is pending!" and its coroutine is dropped.
 
+use std::any::Any;
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -50,63 +51,101 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use loop_core::{EventLoop, ExceptionContext, LoopError, Runnable, RunnableId};
+use loop_core::{EventLoop, ExceptionContext, LoopError, RunnableId, TaskCell, TaskHooks};
 
 use crate::error::{CancelledError, Error, PanicError, RuntimeError};
-use crate::future::{Future, State};
-use crate::registry;
+use crate::future::{FutureInner, State};
+use crate::task_number;
 use crate::task_result::IntoTaskResult;
 
 /// Something a task can be suspended on and that `Task::cancel` can cancel.
 pub(crate) trait AnyFuture {
-    fn cancel_any(self: Rc<Self>, msg: Option<&str>) -> bool;
+    fn cancel_any(&self, msg: Option<&str>) -> bool;
 }
 
 /// The type-erased side of a task: what `current_task`, `all_tasks` and
 /// cancellation need without knowing the coroutine's type.
 pub(crate) trait TaskControl: AnyFuture {
     fn header(&self) -> &TaskHeader;
-    fn cancel_task(self: Rc<Self>, msg: Option<&str>) -> bool;
-    fn abort_task(self: Rc<Self>);
+    fn cancel_task(&self, msg: Option<&str>) -> bool;
+    fn abort_task(&self);
     fn is_done(&self) -> bool;
     fn is_cancelled(&self) -> bool;
     fn future_id(&self) -> *const ();
     /// Runs `hook` (through the loop) once the task is done.
     fn add_done_hook(&self, hook: crate::future::Hook) -> crate::CallbackId;
+    /// Adds an observer told inline once the task is done.
+    fn add_done_observer(&self, observer: Rc<dyn crate::future::DoneObserver>, index: usize);
     /// Removes a hook added with `add_done_hook`.
     fn remove_done_hook(&self, id: crate::CallbackId) -> usize;
     /// The task's error if it failed or was cancelled (marks it retrieved).
     fn error_now(&self) -> Option<Error>;
+    /// The same task, as something an awaiting task can cancel.
+    fn as_any_future(self: Pin<Rc<Self>>) -> Pin<Rc<dyn AnyFuture>>;
+}
+
+/// The typed side of a task: its result future.
+pub(crate) trait TaskOf<T>: TaskControl {
+    fn core(&self) -> &FutureInner<T>;
+    fn as_control(self: Pin<Rc<Self>>) -> Pin<Rc<dyn TaskControl>>;
 }
 
 /// The non-generic state of a task.
 pub(crate) struct TaskHeader {
     ev: EventLoop,
     number: u64,
-    name: RefCell<Option<Rc<str>>>,
     site: &'static Location<'static>,
     must_cancel: Cell<bool>,
-    cancel_message: RefCell<Option<Rc<str>>>,
     cancels_requested: Cell<u32>,
-    fut_waiter: RefCell<Option<Rc<dyn AnyFuture>>>,
+    /// The name and the cancel message, rarely set: out of line, so a
+    /// task that needs neither stays small (one allocation in all).
+    cold: RefCell<Option<Box<Cold>>>,
+    fut_waiter: Cell<Option<Pin<Rc<dyn AnyFuture>>>>,
     id: Cell<Option<RunnableId>>,
     waker: OnceCell<Waker>,
     started: Cell<bool>,
     abort_requested: Cell<bool>,
-    registry_key: Cell<usize>,
     /// Task-local values (a copy of the creator's when spawned).
     context: RefCell<Option<loop_core::task_context::Context>>,
 }
 
+/// The rarely used parts of a task's header.
+#[derive(Default)]
+struct Cold {
+    name: Option<Rc<str>>,
+    cancel_message: Option<Rc<str>>,
+}
+
 impl TaskHeader {
     pub(crate) fn name(&self) -> Rc<str> {
-        let mut name = self.name.borrow_mut();
-        name.get_or_insert_with(|| Rc::from(format!("Task-{}", self.number)))
+        let mut cold = self.cold.borrow_mut();
+        let cold = cold.get_or_insert_with(Box::default);
+        cold.name
+            .get_or_insert_with(|| Rc::from(format!("Task-{}", self.number)))
             .clone()
     }
 
     pub(crate) fn set_name(&self, name: &str) {
-        let old = self.name.replace(Some(Rc::from(name)));
+        let old = {
+            let mut cold = self.cold.borrow_mut();
+            cold.get_or_insert_with(Box::default)
+                .name
+                .replace(Rc::from(name))
+        };
+        drop(old);
+    }
+
+    fn set_cancel_message(&self, msg: Option<&str>) {
+        let old = {
+            let mut cold = self.cold.borrow_mut();
+            match (msg, cold.as_mut()) {
+                (None, None) => None,
+                (msg, _) => std::mem::replace(
+                    &mut cold.get_or_insert_with(Box::default).cancel_message,
+                    msg.map(Rc::from),
+                ),
+            }
+        };
         drop(old);
     }
 
@@ -134,7 +173,7 @@ impl TaskHeader {
     }
 
     fn cancel_message(&self) -> Option<Rc<str>> {
-        self.cancel_message.borrow().clone()
+        self.cold.borrow().as_ref()?.cancel_message.clone()
     }
 
     fn wake(&self) {
@@ -142,62 +181,67 @@ impl TaskHeader {
             waker.wake_by_ref();
         }
     }
+
+    /// Gives up the loop's reference (the task is done).
+    fn release(&self) {
+        if let Some(id) = self.id.take() {
+            self.ev.remove_runnable(id);
+        }
+    }
 }
 
-struct TaskInner<T, F> {
+/// A task's state: the header and its result future. The coroutine sits
+/// next to it in the same [`TaskCell`] allocation.
+pub(crate) struct TaskHead<T> {
     header: TaskHeader,
-    future: Future<T>,
-    coro: RefCell<Option<Pin<Box<F>>>>,
+    core: FutureInner<T>,
 }
 
-impl<T: 'static, F> TaskInner<T, F> {
+/// A task: state and coroutine in one pinned allocation.
+type TaskCellOf<T, F> = TaskCell<TaskHead<T>, F>;
+
+impl<T: 'static> TaskHead<T> {
     /// Ends the task with `result` (asyncio's end of `__step`).
     fn finish(&self, result: Result<T, Error>) {
         let h = &self.header;
-        let inner = &self.future.inner;
         match result {
             Ok(_) if h.must_cancel.get() => {
                 h.must_cancel.set(false);
-                inner.cancel_now(h.cancel_message().as_deref());
+                self.core.cancel_now(h.cancel_message().as_deref());
             }
             Ok(value) => {
-                let _ = inner.complete(State::Done(value));
+                let _ = self.core.complete(State::Done(value));
             }
             Err(Error::Cancelled(c)) => {
-                inner.cancel_now(c.message());
+                self.core.cancel_now(c.message());
             }
             Err(err) => {
-                let _ = inner.complete(State::Failed(err));
+                let _ = self.core.complete(State::Failed(err));
             }
         }
-        self.release();
+        h.release();
     }
 
-    /// Gives up the loop's reference and the registry entry.
-    fn release(&self) {
-        let h = &self.header;
-        if let Some(id) = h.id.take() {
-            h.ev.remove_runnable(id);
-        }
-        registry::remove(h.registry_key.replace(usize::MAX));
-    }
-
-    fn drop_coroutine(&self) {
-        let coro = self.coro.borrow_mut().take();
-        drop(coro);
+    /// Ends the task cancelled without running (more of) its coroutine.
+    fn end_cancelled<F>(cell: &TaskCellOf<T, F>, msg: Option<&str>) {
+        cell.drop_body();
+        let head = cell.head();
+        head.core.cancel_now(msg);
+        head.header.release();
     }
 }
 
-impl<T, F, R> Runnable for TaskInner<T, F>
+impl<T, F, R> TaskHooks<F> for TaskHead<T>
 where
     T: 'static,
     F: std::future::Future<Output = R> + 'static,
     R: IntoTaskResult<Ok = T>,
 {
-    fn run(self: Rc<Self>, _ev: &EventLoop) {
-        let h = &self.header;
-        if !self.future.inner.is_pending() {
-            self.release();
+    fn run(cell: Pin<Rc<TaskCellOf<T, F>>>, _ev: &EventLoop) {
+        let head = cell.head();
+        let h = &head.header;
+        if !head.core.is_pending() {
+            h.release();
             return;
         }
         let waiter = h.fut_waiter.take();
@@ -205,144 +249,162 @@ where
         if h.abort_requested.get() || (!h.started.get() && h.must_cancel.get()) {
             // Cancelled before its first step (or aborted): the body never runs.
             h.must_cancel.set(false);
-            self.drop_coroutine();
             let msg = h.cancel_message();
-            self.future.inner.cancel_now(msg.as_deref());
-            self.release();
+            TaskHead::end_cancelled(&cell, msg.as_deref());
             return;
         }
         h.started.set(true);
         let Some(waker) = h.waker.get() else { return };
         let outcome = {
-            let _current = enter(self.clone());
+            let _current = enter(cell.clone());
             let _context = ContextSwap::enter(&h.context);
-            let mut coro = self.coro.borrow_mut();
-            let Some(coro) = coro.as_mut() else { return };
             let mut cx = Context::from_waker(waker);
-            panic::catch_unwind(AssertUnwindSafe(|| coro.as_mut().poll(&mut cx)))
+            let pinned = cell.as_ref();
+            panic::catch_unwind(AssertUnwindSafe(|| pinned.poll_body(&mut cx)))
         };
         match outcome {
-            Ok(Poll::Pending) => {
+            // No body any more, or a re-entrant run: nothing to do.
+            Ok(None) => {}
+            Ok(Some(Poll::Pending)) => {
                 if h.abort_requested.get() {
-                    self.drop_coroutine();
-                    self.future.inner.cancel_now(None);
-                    self.release();
+                    TaskHead::end_cancelled(&cell, None);
                 }
             }
-            Ok(Poll::Ready(output)) => {
-                self.drop_coroutine();
-                self.finish(output.into_task_result());
+            Ok(Some(Poll::Ready(output))) => {
+                cell.drop_body();
+                head.finish(output.into_task_result());
             }
             Err(payload) => {
-                self.drop_coroutine();
-                self.finish(Err(Error::Panic(PanicError::new(payload))));
+                cell.drop_body();
+                head.finish(Err(Error::Panic(PanicError::new(payload))));
             }
         }
     }
 
-    fn on_loop_closed(self: Rc<Self>, ev: &EventLoop) {
-        let h = &self.header;
+    fn on_loop_closed(cell: Pin<Rc<TaskCellOf<T, F>>>, ev: &EventLoop) {
+        let head = cell.head();
+        let h = &head.header;
         h.id.take();
-        if self.future.inner.is_pending() {
+        if head.core.is_pending() {
             let context = ExceptionContext::new("Task was destroyed but it is pending!")
                 .with_site(h.site)
                 .with_extra("task", h.name().to_string());
             ev.call_exception_handler(context);
         }
-        self.drop_coroutine();
+        cell.drop_body();
         let waiter = h.fut_waiter.take();
         drop(waiter);
-        self.future.inner.clear_waiters();
-        registry::remove(h.registry_key.replace(usize::MAX));
+        head.core.clear_waiters();
     }
 
-    fn site(&self) -> Option<&'static Location<'static>> {
-        Some(self.header.site)
+    fn site(cell: &TaskCellOf<T, F>) -> Option<&'static Location<'static>> {
+        Some(cell.head().header.site)
+    }
+
+    fn collect(cell: Pin<Rc<TaskCellOf<T, F>>>, sink: &mut dyn Any) {
+        if let Some(tasks) = sink.downcast_mut::<Vec<Pin<Rc<dyn TaskControl>>>>() {
+            tasks.push(cell);
+        }
     }
 }
 
-impl<T: 'static, F: 'static> AnyFuture for TaskInner<T, F> {
-    fn cancel_any(self: Rc<Self>, msg: Option<&str>) -> bool {
+impl<T: 'static, F: 'static> AnyFuture for TaskCellOf<T, F> {
+    fn cancel_any(&self, msg: Option<&str>) -> bool {
         self.cancel_task(msg)
     }
 }
 
-impl<T: 'static, F: 'static> TaskControl for TaskInner<T, F> {
+impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
     fn header(&self) -> &TaskHeader {
-        &self.header
+        &self.head().header
     }
 
-    fn cancel_task(self: Rc<Self>, msg: Option<&str>) -> bool {
-        let h = &self.header;
+    fn cancel_task(&self, msg: Option<&str>) -> bool {
+        let TaskHead { header: h, core } = self.head();
         // As asyncio's `Task.cancel` (`_log_traceback = False` first): a
         // failed task that is cancelled afterwards is not reported.
-        self.future.inner.silence_unretrieved();
-        if !self.future.inner.is_pending() {
+        core.silence_unretrieved();
+        if !core.is_pending() {
             return false;
         }
         h.cancels_requested.set(h.cancels_requested.get() + 1);
-        let waiter = h.fut_waiter.borrow().clone();
-        if let Some(waiter) = waiter {
-            if waiter.cancel_any(msg) {
-                // The awaited future delivers the cancellation (rule 1).
-                return true;
-            }
+        // (Cancelling the awaited future runs no user code inline: nothing
+        // can record a new `fut_waiter` meanwhile.)
+        let waiter = h.fut_waiter.take();
+        let delivered = waiter.as_ref().is_some_and(|w| w.cancel_any(msg));
+        h.fut_waiter.set(waiter);
+        if delivered {
+            // The awaited future delivers the cancellation (rule 1).
+            return true;
         }
         h.must_cancel.set(true);
-        let old = h.cancel_message.replace(msg.map(Rc::from));
-        drop(old);
+        h.set_cancel_message(msg);
         h.wake();
         true
     }
 
-    fn abort_task(self: Rc<Self>) {
-        if !self.future.inner.is_pending() {
+    fn abort_task(&self) {
+        if !self.head().core.is_pending() {
             return;
         }
-        match self.coro.try_borrow_mut() {
-            Ok(mut coro) => {
-                let coro = coro.take();
-                drop(coro);
-                self.future.inner.cancel_now(None);
-                self.release();
-            }
+        if self.is_polling() {
             // Aborting itself from inside its coroutine: finish after the poll.
-            Err(_) => self.header.abort_requested.set(true),
+            self.head().header.abort_requested.set(true);
+        } else {
+            TaskHead::end_cancelled(self, None);
         }
     }
 
     fn is_done(&self) -> bool {
-        !self.future.inner.is_pending()
+        !self.head().core.is_pending()
     }
 
     fn is_cancelled(&self) -> bool {
-        self.future.cancelled()
+        self.head().core.is_cancelled()
     }
 
     fn future_id(&self) -> *const () {
-        self.future.id()
+        self.head().core.id()
     }
 
     fn add_done_hook(&self, hook: crate::future::Hook) -> crate::CallbackId {
-        self.future.inner.add_hook(hook, self.header.site)
+        self.head().core.add_hook(hook, self.head().header.site)
+    }
+
+    fn add_done_observer(&self, observer: Rc<dyn crate::future::DoneObserver>, index: usize) {
+        self.head().core.add_observer(observer, index);
     }
 
     fn remove_done_hook(&self, id: crate::CallbackId) -> usize {
-        self.future.remove_done_callback(id)
+        self.head().core.remove_callback(id)
     }
 
     fn error_now(&self) -> Option<Error> {
-        match self.future.exception() {
+        match self.head().core.exception() {
             Ok(Some(err)) => Some(err),
             Err(err @ Error::Cancelled(_)) => Some(err),
             _ => None,
         }
     }
+
+    fn as_any_future(self: Pin<Rc<Self>>) -> Pin<Rc<dyn AnyFuture>> {
+        self
+    }
 }
 
-impl<T, F> Drop for TaskInner<T, F> {
+impl<T: 'static, F: 'static> TaskOf<T> for TaskCellOf<T, F> {
+    fn core(&self) -> &FutureInner<T> {
+        &self.head().core
+    }
+
+    fn as_control(self: Pin<Rc<Self>>) -> Pin<Rc<dyn TaskControl>> {
+        self
+    }
+}
+
+impl<T> Drop for TaskHead<T> {
     fn drop(&mut self) {
-        if let Some(err) = self.future.inner.take_unretrieved_error() {
+        if let Some(err) = self.core.take_unretrieved_error() {
             let context = ExceptionContext::new("Task exception was never retrieved")
                 .with_error(err.to_shared())
                 .with_site(self.header.site)
@@ -380,14 +442,14 @@ impl Drop for ContextSwap<'_> {
 // ===== the current task =====
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<dyn TaskControl>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Pin<Rc<dyn TaskControl>>>> = const { RefCell::new(None) };
 }
 
 struct Entered {
-    prev: Option<Rc<dyn TaskControl>>,
+    prev: Option<Pin<Rc<dyn TaskControl>>>,
 }
 
-fn enter(task: Rc<dyn TaskControl>) -> Entered {
+fn enter(task: Pin<Rc<dyn TaskControl>>) -> Entered {
     Entered {
         prev: CURRENT.with(|c| c.replace(Some(task))),
     }
@@ -415,7 +477,7 @@ fn with_current<R>(f: impl FnOnce(&dyn TaskControl) -> R) -> Option<R> {
 pub(crate) fn cancel_on_suspend(
     fut_id: *const (),
     fut_loop: &EventLoop,
-    target: impl FnOnce() -> Rc<dyn AnyFuture>,
+    target: impl FnOnce() -> Pin<Rc<dyn AnyFuture>>,
 ) {
     let msg = with_current(|task| {
         let h = task.header();
@@ -473,7 +535,7 @@ pub(crate) fn take_must_cancel() -> Option<Error> {
 }
 
 /// Records what the current task is suspended on (rule 1).
-pub(crate) fn set_fut_waiter(waiter: Rc<dyn AnyFuture>) {
+pub(crate) fn set_fut_waiter(waiter: Pin<Rc<dyn AnyFuture>>) {
     let old = with_current(|task| task.header().fut_waiter.replace(Some(waiter)));
     drop(old);
 }
@@ -500,8 +562,9 @@ pub(crate) fn set_fut_waiter(waiter: Rc<dyn AnyFuture>) {
 /// assert_eq!(ev.run_until_complete(task).unwrap(), 42);
 /// ```
 pub struct Task<T> {
-    control: Rc<dyn TaskControl>,
-    awaiter: Future<T>,
+    cell: Pin<Rc<dyn TaskOf<T>>>,
+    /// This handle's waker entry while it is being awaited.
+    waiter: Option<u64>,
 }
 
 impl<T: 'static> Task<T> {
@@ -518,50 +581,47 @@ impl<T: 'static> Task<T> {
         if ev.is_closed() {
             return Err(LoopError::Closed);
         }
-        let future = Future::with_site(ev, site);
-        future.inner.silent.set(true);
-        let inner = Rc::new(TaskInner {
+        let head = TaskHead {
             header: TaskHeader {
                 ev: ev.clone(),
-                number: registry::next_task_number(),
-                name: RefCell::new(None),
+                number: task_number::next_task_number(),
                 site,
                 must_cancel: Cell::new(false),
-                cancel_message: RefCell::new(None),
                 cancels_requested: Cell::new(0),
-                fut_waiter: RefCell::new(None),
+                cold: RefCell::new(None),
+                fut_waiter: Cell::new(None),
                 id: Cell::new(None),
                 waker: OnceCell::new(),
                 started: Cell::new(false),
                 abort_requested: Cell::new(false),
-                registry_key: Cell::new(usize::MAX),
                 context: RefCell::new(loop_core::task_context::current()),
             },
-            future: future.clone(),
-            coro: RefCell::new(Some(Box::pin(coro))),
-        });
-        let (id, waker) = ev.spawn_runnable(inner.clone())?;
-        inner.header.id.set(Some(id));
-        let _ = inner.header.waker.set(waker);
-        let control: Rc<dyn TaskControl> = inner;
-        control
-            .header()
-            .registry_key
-            .set(registry::insert(ev.id(), Rc::downgrade(&control)));
-        Ok(Task {
-            control,
-            awaiter: future,
-        })
+            core: FutureInner::for_task(ev, site),
+        };
+        let cell = TaskCell::new(head, coro);
+        let (id, waker) = ev.spawn_runnable(cell.clone())?;
+        let header = &cell.head().header;
+        header.id.set(Some(id));
+        let _ = header.waker.set(waker);
+        Ok(Task { cell, waiter: None })
+    }
+
+    fn core(&self) -> &FutureInner<T> {
+        self.cell.core()
+    }
+
+    fn header(&self) -> &TaskHeader {
+        self.cell.header()
     }
 
     /// True once the task finished (result, error or cancelled).
     pub fn done(&self) -> bool {
-        self.control.is_done()
+        self.cell.is_done()
     }
 
     /// True if the task ended cancelled.
     pub fn cancelled(&self) -> bool {
-        self.control.is_cancelled()
+        self.cell.is_cancelled()
     }
 
     /// Requests cancellation (see the module docs for how it is delivered).
@@ -569,53 +629,53 @@ impl<T: 'static> Task<T> {
     ///
     /// Equivalent of [`Task.cancel`](https://docs.python.org/3/library/asyncio-task.html#asyncio.Task.cancel).
     pub fn cancel(&self, msg: Option<&str>) -> bool {
-        self.control.clone().cancel_task(msg)
+        self.cell.cancel_task(msg)
     }
 
     /// The number of pending cancellation requests.
     pub fn cancelling(&self) -> u32 {
-        self.control.header().cancelling()
+        self.header().cancelling()
     }
 
     /// Decrements the pending cancellation requests; returns the new count.
     pub fn uncancel(&self) -> u32 {
-        self.control.header().uncancel()
+        self.header().uncancel()
     }
 
     /// Drops the coroutine now; the task ends cancelled (tokio's `abort`).
     /// From inside the task's own coroutine, takes effect when the current
     /// step returns.
     pub fn abort(&self) {
-        self.control.clone().abort_task();
+        self.cell.abort_task();
     }
 
     /// The task's name (`Task-N` unless set).
     pub fn get_name(&self) -> String {
-        self.control.header().name().to_string()
+        self.header().name().to_string()
     }
 
     /// Renames the task.
     pub fn set_name(&self, name: &str) {
-        self.control.header().set_name(name);
+        self.header().set_name(name);
     }
 
     /// Where the task was created.
     pub fn site(&self) -> &'static Location<'static> {
-        self.control.header().site()
+        self.header().site()
     }
 
     /// The loop the task runs on.
     pub fn get_loop(&self) -> EventLoop {
-        self.control.header().event_loop().clone()
+        self.header().event_loop().clone()
     }
 
-    /// The exception the task ended with; see [`Future::exception`].
+    /// The exception the task ended with; see [`Future::exception`](crate::Future::exception).
     ///
     /// # Errors
     ///
-    /// As [`Future::exception`].
+    /// As [`Future::exception`](crate::Future::exception).
     pub fn exception(&self) -> Result<Option<Error>, Error> {
-        self.awaiter.exception()
+        self.core().exception()
     }
 
     /// Adds a callback called (through the loop) with the task once done.
@@ -625,56 +685,59 @@ impl<T: 'static> Task<T> {
         C: FnOnce(&Task<T>) + 'static,
     {
         let task = self.clone();
-        self.awaiter
-            .inner
+        self.core()
             .add_hook(Box::new(move |_| f(&task)), Location::caller())
     }
 
     /// Removes a done callback; returns how many were removed (0 or 1).
     pub fn remove_done_callback(&self, id: crate::CallbackId) -> usize {
-        self.awaiter.remove_done_callback(id)
+        self.core().remove_callback(id)
     }
 
     /// A type-erased handle to this task.
     pub fn as_any(&self) -> AnyTask {
         AnyTask {
-            control: self.control.clone(),
+            control: self.cell.clone().as_control(),
         }
-    }
-
-    pub(crate) fn future(&self) -> &Future<T> {
-        &self.awaiter
     }
 
     /// The task's context (its task-local values) as it is between steps.
     pub(crate) fn context(&self) -> Option<loop_core::task_context::Context> {
-        self.control.header().context.borrow().clone()
+        self.header().context.borrow().clone()
     }
 
     /// Moves the result out of a finished task, without `T: Clone`; later
     /// reads report it as taken. For combinators that own the task.
     #[doc(hidden)]
     pub fn __take_outcome(&self) -> Result<T, Error> {
-        self.awaiter.take_outcome()
+        self.core().take_outcome()
     }
 }
 
 impl<T: Clone + 'static> Task<T> {
-    /// The result; see [`Future::result`].
+    /// The result; see [`Future::result`](crate::Future::result).
     ///
     /// # Errors
     ///
-    /// As [`Future::result`].
+    /// As [`Future::result`](crate::Future::result).
     pub fn result(&self) -> Result<T, Error> {
-        self.awaiter.result()
+        self.core().result()
     }
 }
 
 impl<T> Clone for Task<T> {
     fn clone(&self) -> Self {
         Task {
-            control: self.control.clone(),
-            awaiter: self.awaiter.clone(),
+            cell: self.cell.clone(),
+            waiter: None,
+        }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiter.take() {
+            self.cell.core().drop_waiter(id);
         }
     }
 }
@@ -684,30 +747,43 @@ impl<T: Clone + 'static> std::future::Future for Task<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let waiter: Rc<dyn AnyFuture> = this.control.clone();
-        this.awaiter.poll_awaiter(cx, Some(waiter))
+        let cell = &this.cell;
+        cell.core().poll_as(&mut this.waiter, cx, || {
+            cell.clone().as_control().as_any_future()
+        })
     }
 }
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.as_any_ref().fmt(f)
+        debug_task(
+            self.cell.header(),
+            self.cell.is_done(),
+            self.cell.is_cancelled(),
+            f,
+        )
     }
 }
 
-impl<T> Task<T> {
-    fn as_any_ref(&self) -> AnyTask {
-        AnyTask {
-            control: self.control.clone(),
-        }
-    }
+fn debug_task(
+    h: &TaskHeader,
+    done: bool,
+    cancelled: bool,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    f.debug_struct("Task")
+        .field("name", &&*h.name())
+        .field("done", &done)
+        .field("cancelled", &cancelled)
+        .field("created_at", &format_args!("{}", h.site))
+        .finish()
 }
 
 /// A task of any result type: what [`current_task`] and [`all_tasks`]
 /// return.
 #[derive(Clone)]
 pub struct AnyTask {
-    control: Rc<dyn TaskControl>,
+    control: Pin<Rc<dyn TaskControl>>,
 }
 
 impl AnyTask {
@@ -723,6 +799,15 @@ impl AnyTask {
     /// Removes a done callback; returns how many were removed (0 or 1).
     pub fn remove_done_callback(&self, id: crate::CallbackId) -> usize {
         self.control.remove_done_hook(id)
+    }
+
+    /// Tells `observer` (inline, with `index`) once the task is done.
+    pub(crate) fn add_done_observer(
+        &self,
+        observer: Rc<dyn crate::future::DoneObserver>,
+        index: usize,
+    ) {
+        self.control.add_done_observer(observer, index);
     }
 
     /// The error the task ended with — its exception or its cancellation —
@@ -743,7 +828,7 @@ impl AnyTask {
 
     /// See [`Task::cancel`].
     pub fn cancel(&self, msg: Option<&str>) -> bool {
-        self.control.clone().cancel_task(msg)
+        self.control.cancel_task(msg)
     }
 
     /// See [`Task::cancelling`].
@@ -758,7 +843,7 @@ impl AnyTask {
 
     /// See [`Task::abort`].
     pub fn abort(&self) {
-        self.control.clone().abort_task();
+        self.control.abort_task();
     }
 
     /// True once the task finished.
@@ -783,7 +868,7 @@ impl AnyTask {
 
     /// True if both handles are the same task.
     pub fn same_task(&self, other: &AnyTask) -> bool {
-        Rc::ptr_eq(&self.control, &other.control)
+        std::ptr::addr_eq(&*self.control, &*other.control)
     }
 }
 
@@ -795,19 +880,14 @@ impl PartialEq for AnyTask {
 
 impl<T> PartialEq<Task<T>> for AnyTask {
     fn eq(&self, other: &Task<T>) -> bool {
-        Rc::ptr_eq(&self.control, &other.control)
+        std::ptr::addr_eq(&*self.control, &*other.cell)
     }
 }
 
 impl fmt::Debug for AnyTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = self.control.header();
-        f.debug_struct("Task")
-            .field("name", &&*h.name())
-            .field("done", &self.control.is_done())
-            .field("cancelled", &self.control.is_cancelled())
-            .field("created_at", &format_args!("{}", h.site))
-            .finish()
+        let c = &self.control;
+        debug_task(c.header(), c.is_done(), c.is_cancelled(), f)
     }
 }
 
@@ -826,7 +906,9 @@ pub fn current_task() -> Option<AnyTask> {
 ///
 /// Equivalent of [`asyncio.all_tasks`](https://docs.python.org/3/library/asyncio-task.html#asyncio.all_tasks).
 pub fn all_tasks(ev: &EventLoop) -> Vec<AnyTask> {
-    registry::tasks_of(ev.id())
+    let mut tasks: Vec<Pin<Rc<dyn TaskControl>>> = Vec::new();
+    ev.collect_runnables(&mut tasks);
+    tasks
         .into_iter()
         .filter(|control| !control.is_done())
         .map(|control| AnyTask { control })

@@ -436,3 +436,34 @@ fn many_wakes_from_other_threads_schedule_one_step() {
     assert_eq!(ev.stats().ready, 0, "and queued no other");
     ev.close().unwrap();
 }
+
+#[test]
+fn a_task_is_one_allocation_from_spawn_to_finish() {
+    let _serial = serial();
+    let ev = manual_loop();
+    let _watchdog = Watchdog::start(&ev);
+    let ran = Rc::new(Cell::new(0u64));
+    let spawn_and_run = |ev: &EventLoop| {
+        let ran = ran.clone();
+        let task = ev
+            .create_task(async move { ran.set(ran.get() + 1) })
+            .expect("create_task");
+        drop(task);
+        ev.run_once().expect("run_once");
+    };
+    // Warm-up: the runnable slab, the ready queue and a spare waker exist.
+    for _ in 0..WARM_UP {
+        spawn_and_run(&ev);
+    }
+    assert_eq!(ran.get(), WARM_UP);
+    let n = allocations_in(|| {
+        for _ in 0..ROUNDS {
+            spawn_and_run(&ev);
+        }
+    });
+    assert_eq!(ran.get(), WARM_UP + ROUNDS, "every task ran");
+    // The task's state and its coroutine share one pinned allocation; the
+    // waker is recycled; nothing else is allocated per task.
+    assert_eq!(n, ROUNDS, "{n} allocations for {ROUNDS} tasks");
+    ev.close().unwrap();
+}

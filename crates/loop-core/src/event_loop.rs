@@ -37,6 +37,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -838,7 +839,7 @@ impl EventLoop {
     /// [`LoopError::Closed`] if the loop is closed.
     pub fn spawn_runnable(
         &self,
-        runnable: Rc<dyn Runnable>,
+        runnable: Pin<Rc<dyn Runnable>>,
     ) -> Result<(RunnableId, Waker), LoopError> {
         if self.inner.closed.get() {
             return Err(LoopError::Closed);
@@ -874,9 +875,18 @@ impl EventLoop {
     }
 
     /// The runnables the loop owns, in slab order.
-    pub fn runnables(&self) -> Vec<Rc<dyn Runnable>> {
+    pub fn runnables(&self) -> Vec<Pin<Rc<dyn Runnable>>> {
         let set = self.inner.runnables.borrow();
         set.iter().map(|e| e.runnable.clone()).collect()
+    }
+
+    /// Offers every runnable the loop owns to `sink`
+    /// ([`Runnable::collect`]), in slab order. The runnables are listed
+    /// first, so `collect` may use the loop.
+    pub fn collect_runnables(&self, sink: &mut dyn Any) {
+        for runnable in self.runnables() {
+            runnable.collect(sink);
+        }
     }
 
     /// The loop's extension of type `T`, if one was set. Layers above

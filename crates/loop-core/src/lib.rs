@@ -63,6 +63,7 @@ mod runnable;
 mod signals;
 mod source;
 mod sync;
+mod task_cell;
 pub mod task_context;
 mod timers;
 mod wake_flag;
@@ -82,6 +83,7 @@ pub use io::Descriptor;
 pub use remote::Remote;
 pub use runnable::{Runnable, RunnableId};
 pub use source::{Readiness, SourceHandler, SourceId};
+pub use task_cell::{TaskCell, TaskHooks};
 
 /// I/O interest for [`EventLoop::register_source`] (mio's).
 pub use mio::Interest;

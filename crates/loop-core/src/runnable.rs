@@ -23,9 +23,15 @@
 //!    later spawn only once it is unique (`Arc::get_mut`), i.e. when no
 //!    `Waker` clone is left anywhere, so a stale wake can never reach the new
 //!    runnable. Spawning in steady state allocates no waker.
+//! 6. An emptied set restarts its free list in key order, so a batch of
+//!    spawns takes ascending keys every time (the slab's LIFO free list
+//!    would otherwise hand them out in descending order after every other
+//!    batch, and run the next batch backwards through memory).
 
+use std::any::Any;
 use std::fmt;
 use std::panic::Location;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Wake;
@@ -43,18 +49,26 @@ use crate::wake_flag::WakeFlag;
 /// the ready queue, removed with [`EventLoop::remove_runnable`].
 pub trait Runnable {
     /// Runs one step (polls the task's coroutine once).
-    fn run(self: Rc<Self>, ev: &EventLoop);
+    fn run(self: Pin<Rc<Self>>, ev: &EventLoop);
 
     /// Called by [`EventLoop::close`] for each runnable still registered,
     /// just before the loop drops its reference. Tasks use it to report
     /// "Task was destroyed but it is pending" and to drop their coroutine.
-    fn on_loop_closed(self: Rc<Self>, ev: &EventLoop) {
+    fn on_loop_closed(self: Pin<Rc<Self>>, ev: &EventLoop) {
         let _ = ev;
     }
 
     /// Where the runnable was created, for diagnostics.
     fn site(&self) -> Option<&'static Location<'static>> {
         None
+    }
+
+    /// Offers the runnable to `sink` (see [`EventLoop::collect_runnables`]):
+    /// a runnable that recognises the sink's type adds a handle to itself.
+    /// The task layer lists its tasks this way (`all_tasks`) without a
+    /// registry of its own.
+    fn collect(self: Pin<Rc<Self>>, sink: &mut dyn Any) {
+        let _ = sink;
     }
 }
 
@@ -123,7 +137,7 @@ impl fmt::Debug for RunnableWaker {
 
 pub(crate) struct RunnableEntry {
     generation: u32,
-    pub(crate) runnable: Rc<dyn Runnable>,
+    pub(crate) runnable: Pin<Rc<dyn Runnable>>,
     pub(crate) waker: Arc<RunnableWaker>,
 }
 
@@ -143,7 +157,7 @@ impl RunnableSet {
 
     pub(crate) fn insert(
         &mut self,
-        runnable: Rc<dyn Runnable>,
+        runnable: Pin<Rc<dyn Runnable>>,
         remote: &Arc<RemoteShared>,
     ) -> (RunnableId, Arc<RunnableWaker>) {
         let generation = self.next_gen;
@@ -186,11 +200,15 @@ impl RunnableSet {
 
     /// Removes a runnable; its waker is kept for reuse. Returns the
     /// runnable for the caller to drop.
-    pub(crate) fn remove(&mut self, id: RunnableId) -> Option<Rc<dyn Runnable>> {
+    pub(crate) fn remove(&mut self, id: RunnableId) -> Option<Pin<Rc<dyn Runnable>>> {
         self.get(id)?;
         let entry = self.entries.remove(id.key as usize);
         if self.spare.len() < self.entries.capacity() {
             self.spare.push(entry.waker);
+        }
+        if self.entries.is_empty() {
+            // Restart the free list in key order (invariant 6).
+            self.entries.clear();
         }
         Some(entry.runnable)
     }

@@ -9,6 +9,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
@@ -236,7 +237,7 @@ impl SelfWaking {
 }
 
 impl Runnable for SelfWaking {
-    fn run(self: Rc<Self>, _ev: &EventLoop) {
+    fn run(self: Pin<Rc<Self>>, _ev: &EventLoop) {
         self.steps.set(self.steps.get() + 1);
         let left = self.rewakes.get();
         if left > 0 {
@@ -250,7 +251,9 @@ impl Runnable for SelfWaking {
 
 fn spawn(ev: &EventLoop) -> (Rc<SelfWaking>, RunnableId) {
     let task = SelfWaking::new();
-    let (id, waker) = ev.spawn_runnable(task.clone()).unwrap();
+    let (id, waker) = ev
+        .spawn_runnable(Pin::new(task.clone()) as Pin<Rc<dyn Runnable>>)
+        .unwrap();
     *task.waker.borrow_mut() = Some(waker);
     run_ready(ev);
     assert_eq!(task.steps.get(), 1, "spawning schedules the first step");

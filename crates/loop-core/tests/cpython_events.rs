@@ -15,6 +15,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::panic::Location;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
@@ -791,7 +792,7 @@ mod event_loop_tests_mixin {
     fn test_close() {
         struct Noop;
         impl Runnable for Noop {
-            fn run(self: Rc<Self>, _ev: &EventLoop) {}
+            fn run(self: Pin<Rc<Self>>, _ev: &EventLoop) {}
         }
 
         let (ev, _clock) = manual_loop();
@@ -817,7 +818,7 @@ mod event_loop_tests_mixin {
         );
         check(ev.call_at(ev.time(), func).map(drop), "call_at");
         // create_task's loop-core half:
-        check(ev.spawn_runnable(Rc::new(Noop)).map(drop), "spawn_runnable");
+        check(ev.spawn_runnable(Rc::pin(Noop)).map(drop), "spawn_runnable");
         check(
             ev.add_signal_handler(signal_hook::consts::SIGTERM, func),
             "add_signal_handler",

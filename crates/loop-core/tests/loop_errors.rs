@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,7 +54,7 @@ fn capture_logs(f: impl FnOnce()) -> String {
 struct Counter(Cell<usize>);
 
 impl Runnable for Counter {
-    fn run(self: Rc<Self>, _ev: &EventLoop) {
+    fn run(self: Pin<Rc<Self>>, _ev: &EventLoop) {
         self.0.set(self.0.get() + 1);
     }
 }
@@ -105,7 +106,7 @@ fn nothing_can_be_scheduled_after_close() {
     ));
 
     let runnable = Rc::new(Counter(Cell::new(0)));
-    let result = ev.spawn_runnable(runnable.clone());
+    let result = ev.spawn_runnable(Pin::new(runnable.clone()) as Pin<Rc<dyn Runnable>>);
     assert!(matches!(result, Err(LoopError::Closed)));
     assert_eq!(Rc::strong_count(&runnable), 1, "the loop kept no reference");
     assert_eq!(runnable.0.get(), 0);

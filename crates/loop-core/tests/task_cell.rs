@@ -1,0 +1,238 @@
+//! `TaskCell`: the pinned task allocation. These tests pin down the
+//! guarantees its one `unsafe` block relies on: a polled body never moves
+//! (checked by a body that remembers its own address), it is dropped in
+//! place, a re-entrant poll or drop is refused, and the cell is a
+//! `Runnable` driven by its head's hooks.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use loop_core::{EventLoop, ManualClock, Runnable, TaskCell, TaskHooks};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// A `!Unpin` body that records where it was first polled and checks, at
+/// every later poll and when dropped, that it is still there.
+struct AddressCheck {
+    polls: Cell<u32>,
+    ready_after: u32,
+    seen_at: Cell<Option<usize>>,
+    log: Log,
+    _pinned: PhantomPinned,
+}
+
+impl AddressCheck {
+    fn new(ready_after: u32, log: &Log) -> Self {
+        AddressCheck {
+            polls: Cell::new(0),
+            ready_after,
+            seen_at: Cell::new(None),
+            log: log.clone(),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    fn check_address(&self) {
+        let here = std::ptr::from_ref(self) as usize;
+        match self.seen_at.get() {
+            Some(at) => assert_eq!(at, here, "a pinned body moved"),
+            None => self.seen_at.set(Some(here)),
+        }
+    }
+}
+
+impl Future for AddressCheck {
+    type Output = u32;
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<u32> {
+        let this = self.as_ref().get_ref();
+        this.check_address();
+        this.polls.set(this.polls.get() + 1);
+        this.log
+            .borrow_mut()
+            .push(format!("poll {}", this.polls.get()));
+        if this.polls.get() >= this.ready_after {
+            Poll::Ready(this.polls.get())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for AddressCheck {
+    fn drop(&mut self) {
+        if self.seen_at.get().is_some() {
+            self.check_address();
+        }
+        self.log.borrow_mut().push("drop".to_string());
+    }
+}
+
+fn poll_once<H, F: Future>(cell: &Pin<Rc<TaskCell<H, F>>>) -> Option<Poll<F::Output>> {
+    let mut cx = Context::from_waker(Waker::noop());
+    cell.as_ref().poll_body(&mut cx)
+}
+
+#[test]
+fn a_polled_body_stays_at_its_address_and_is_dropped_in_place() {
+    let log = Log::default();
+    let cell = TaskCell::new((), AddressCheck::new(10, &log));
+    for _ in 0..3 {
+        assert_eq!(poll_once(&cell), Some(Poll::Pending));
+    }
+    assert!(cell.has_body());
+    // `drop_body` drops it where it is: `AddressCheck::drop` checks.
+    assert!(cell.drop_body());
+    assert!(!cell.has_body());
+    assert_eq!(poll_once(&cell), None, "no body, nothing to poll");
+    assert_eq!(*log.borrow(), ["poll 1", "poll 2", "poll 3", "drop"]);
+    assert!(cell.drop_body(), "dropping an empty body again is fine");
+}
+
+#[test]
+fn a_body_still_there_is_dropped_in_place_with_the_cell() {
+    let log = Log::default();
+    let cell = TaskCell::new((), AddressCheck::new(10, &log));
+    assert_eq!(poll_once(&cell), Some(Poll::Pending));
+    drop(cell);
+    assert_eq!(*log.borrow(), ["poll 1", "drop"]);
+}
+
+#[test]
+fn a_ready_body_returns_its_output() {
+    let log = Log::default();
+    let cell = TaskCell::new(7_u8, AddressCheck::new(2, &log));
+    assert_eq!(*cell.head(), 7);
+    assert_eq!(poll_once(&cell), Some(Poll::Pending));
+    assert_eq!(poll_once(&cell), Some(Poll::Ready(2)));
+}
+
+/// A body that, while being polled, tries to poll and drop itself through
+/// the cell it lives in.
+/// Where a `Reentrant` body finds its own cell.
+type SelfSlot = Rc<RefCell<Option<Pin<Rc<TaskCell<(), Reentrant>>>>>>;
+
+struct Reentrant {
+    cell: SelfSlot,
+    seen: Rc<RefCell<Vec<String>>>,
+}
+
+impl Future for Reentrant {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        let cell = self.cell.borrow().clone().expect("cell set");
+        let mut seen = self.seen.borrow_mut();
+        seen.push(format!("polling {}", cell.is_polling()));
+        seen.push(format!("has body {}", cell.has_body()));
+        seen.push(format!("drop {}", cell.drop_body()));
+        seen.push(format!("nested poll {:?}", poll_once(&cell)));
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_reentrant_poll_or_drop_is_refused() {
+    let slot = Rc::new(RefCell::new(None));
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let cell = TaskCell::new(
+        (),
+        Reentrant {
+            cell: slot.clone(),
+            seen: seen.clone(),
+        },
+    );
+    *slot.borrow_mut() = Some(cell.clone());
+    assert!(!cell.is_polling());
+    assert_eq!(poll_once(&cell), Some(Poll::Pending));
+    assert_eq!(
+        *seen.borrow(),
+        [
+            "polling true",
+            "has body true",
+            "drop false",
+            "nested poll None"
+        ]
+    );
+    assert!(cell.has_body(), "the refused drop left the body in place");
+    // Break the cycle: the body holds its own cell.
+    assert!(cell.drop_body());
+    slot.borrow_mut().take();
+}
+
+/// A head whose hooks log what the loop does with the cell.
+struct Head {
+    log: Log,
+}
+
+impl<F: Future<Output = u32> + 'static> TaskHooks<F> for Head {
+    fn run(cell: Pin<Rc<TaskCell<Self, F>>>, _ev: &EventLoop) {
+        let outcome = poll_once(&cell);
+        cell.head()
+            .log
+            .borrow_mut()
+            .push(format!("run {outcome:?}"));
+    }
+
+    fn on_loop_closed(cell: Pin<Rc<TaskCell<Self, F>>>, _ev: &EventLoop) {
+        cell.head().log.borrow_mut().push("closed".to_string());
+        cell.drop_body();
+    }
+
+    fn site(_cell: &TaskCell<Self, F>) -> Option<&'static std::panic::Location<'static>> {
+        Some(std::panic::Location::caller())
+    }
+
+    fn collect(cell: Pin<Rc<TaskCell<Self, F>>>, sink: &mut dyn Any) {
+        if let Some(count) = sink.downcast_mut::<usize>() {
+            *count += 1;
+        }
+        drop(cell);
+    }
+}
+
+#[test]
+fn a_cell_is_a_runnable_driven_by_its_head() {
+    let ev = EventLoop::builder()
+        .manual_clock(ManualClock::new())
+        .build()
+        .unwrap();
+    let log = Log::default();
+    let cell = TaskCell::new(Head { log: log.clone() }, AddressCheck::new(5, &log));
+    assert!(cell.site().is_some());
+    let (_id, waker) = ev
+        .spawn_runnable(cell.clone() as Pin<Rc<dyn Runnable>>)
+        .unwrap();
+    ev.run_once().unwrap();
+    waker.wake_by_ref();
+    ev.run_once().unwrap();
+
+    let mut count = 0_usize;
+    ev.collect_runnables(&mut count);
+    assert_eq!(count, 1, "collect reaches the head's hook");
+    let mut wrong_type = String::new();
+    ev.collect_runnables(&mut wrong_type);
+    assert!(
+        wrong_type.is_empty(),
+        "a sink of another type is left alone"
+    );
+
+    ev.close().unwrap();
+    assert_eq!(
+        *log.borrow(),
+        [
+            "poll 1",
+            "run Some(Pending)",
+            "poll 2",
+            "run Some(Pending)",
+            "closed",
+            "drop"
+        ]
+    );
+    assert!(!cell.has_body());
+}
