@@ -12,43 +12,19 @@
 //! concurrency is a task driven by the loop; tokio's `!Send` equivalent is a
 //! task spawned with `spawn_local` on a `LocalSet`.
 
-use std::cell::Cell;
 use std::time::Duration;
 
+use benches::workloads::{
+    TASKS, create_task_run_tokio, create_task_run_tulip, tokio_rt, tulip_loop,
+};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use loop_core::EventLoop;
 use loop_futures::{Error, EventLoopExt};
-use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::LocalSet;
 
-/// Tasks per iteration of `create_task_run`.
-const TASKS: u64 = 100_000;
 /// Round trips per iteration of `future_round_trip`.
 const TRIPS: u64 = 100_000;
-
-thread_local! {
-    /// Trivial coroutines run so far in the current iteration.
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    COUNT.set(COUNT.get() + 1);
-}
-
-fn tulip_loop() -> EventLoop {
-    EventLoop::builder()
-        .debug(false)
-        .build()
-        .expect("create the tulip loop")
-}
-
-fn tokio_rt() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("create the tokio runtime")
-}
 
 // ===== 1. create_task + run =====
 
@@ -62,37 +38,14 @@ fn create_task_run(c: &mut Criterion) {
     // task is created, stepped once, finished and released (the loop drops
     // its reference in the finishing step; the handle is dropped at once).
     let ev = tulip_loop();
-    group.bench_function("tulip", |b| {
-        b.iter(|| {
-            COUNT.set(0);
-            for _ in 0..TASKS {
-                let task = ev.create_task(async { bump() }).expect("create_task");
-                drop(task);
-            }
-            ev.call_soon(|ev| ev.stop()).expect("call_soon");
-            ev.run_forever().expect("run_forever");
-            assert_eq!(COUNT.get(), TASKS);
-        });
-    });
+    group.bench_function("tulip", |b| b.iter(|| create_task_run_tulip(&ev)));
     ev.close().expect("close");
 
     // tokio: the same peer as loop_core's `call_soon_run`: a LocalSet whose
     // first task spawns TASKS local tasks (its cheapest spawn path, straight
     // onto the local run queue), then `block_on(local_set)` until all ran.
     let rt = tokio_rt();
-    group.bench_function("tokio", |b| {
-        b.iter(|| {
-            COUNT.set(0);
-            let local = LocalSet::new();
-            drop(local.spawn_local(async {
-                for _ in 0..TASKS {
-                    drop(tokio::task::spawn_local(async { bump() }));
-                }
-            }));
-            rt.block_on(local);
-            assert_eq!(COUNT.get(), TASKS);
-        });
-    });
+    group.bench_function("tokio", |b| b.iter(|| create_task_run_tokio(&rt)));
     group.finish();
 }
 

@@ -14,10 +14,11 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use benches::workloads::{
+    GATHER_N, expected_sum, gather_tokio, gather_tulip, tokio_rt, tulip_loop,
+};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
-use loop_core::EventLoop;
-use loop_futures::{Error, EventLoopExt, Lock, Queue, create_task, gather};
-use tokio::runtime::Runtime;
+use loop_futures::{Error, EventLoopExt, Lock, Queue, create_task};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::LocalSet;
 
@@ -26,29 +27,8 @@ const ITEMS: u64 = 100_000;
 /// Queue capacities: 64 (headline: the producer runs ahead in batches) and
 /// 1 (every item is a hand-off between the two tasks).
 const CAPACITIES: [usize; 2] = [64, 1];
-/// Children of one gather.
-const GATHER_N: u64 = 10_000;
 /// Acquire/release pairs per iteration of `lock_uncontended`.
 const LOCK_N: u64 = 1_000_000;
-
-fn tulip_loop() -> EventLoop {
-    EventLoop::builder()
-        .debug(false)
-        .build()
-        .expect("create the tulip loop")
-}
-
-fn tokio_rt() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("create the tokio runtime")
-}
-
-/// 0 + 1 + … + (n - 1): what the consumers must add up to.
-fn expected_sum(n: u64) -> u64 {
-    n * (n - 1) / 2
-}
 
 // ===== 1. queue put/get =====
 
@@ -128,17 +108,7 @@ fn gather_1e4(c: &mut Criterion) {
     // tulip: `gather` spawns each coroutine as a task, waits for all, and
     // moves the results out in input order.
     let ev = tulip_loop();
-    group.bench_function("tulip", |b| {
-        b.iter(|| {
-            let out = ev
-                .run_until_complete(async {
-                    gather((0..GATHER_N).map(|i| async move { Ok::<_, Error>(i) })).await
-                })
-                .expect("gather");
-            assert_eq!(out.len() as u64, GATHER_N);
-            assert_eq!(out.iter().sum::<u64>(), expected_sum(GATHER_N));
-        });
-    });
+    group.bench_function("tulip", |b| b.iter(|| gather_tulip(&ev)));
     ev.close().expect("close");
 
     // tokio: spawn GATHER_N local tasks, then await their JoinHandles in
@@ -146,26 +116,7 @@ fn gather_1e4(c: &mut Criterion) {
     // spawned tasks that keeps input order without extra bookkeeping).
     let rt = tokio_rt();
     let local = LocalSet::new();
-    group.bench_function("tokio", |b| {
-        b.iter(|| {
-            let out = local.block_on(&rt, async {
-                tokio::task::spawn_local(async {
-                    let handles: Vec<_> = (0..GATHER_N)
-                        .map(|i| tokio::task::spawn_local(async move { i }))
-                        .collect();
-                    let mut out = Vec::with_capacity(handles.len());
-                    for handle in handles {
-                        out.push(handle.await.expect("child"));
-                    }
-                    out
-                })
-                .await
-                .expect("parent")
-            });
-            assert_eq!(out.len() as u64, GATHER_N);
-            assert_eq!(out.iter().sum::<u64>(), expected_sum(GATHER_N));
-        });
-    });
+    group.bench_function("tokio", |b| b.iter(|| gather_tokio(&rt, &local)));
     group.finish();
 }
 
