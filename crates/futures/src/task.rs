@@ -2,11 +2,10 @@
 //!
 //! # How a step runs
 //!
-//! A task is a loop-core [`TaskCell`]: its header, its result future and
-//! its coroutine in one pinned allocation, which the loop owns and runs one
-//! *step* per wake. A step polls the coroutine once with a `Waker`
-//! borrowed from the cell's own (no reference count change), with the task
-//! set as the thread's current task.
+//! A task is a [`Runnable`]: the loop owns it and runs one *step* per wake.
+//! A step polls the coroutine once with the task's `Waker` (one `Arc`
+//! created at spawn, reused by every step), with the task set as the
+//! thread's current task.
 //!
 //! # Cancellation (asyncio's, not tokio's)
 //!
@@ -45,12 +44,12 @@
 //!    is pending!" and its coroutine is dropped.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use loop_core::{EventLoop, ExceptionContext, LoopError, RunnableId, TaskCell, TaskHooks};
 
@@ -103,6 +102,7 @@ pub(crate) struct TaskHeader {
     cold: RefCell<Option<Box<Cold>>>,
     fut_waiter: Cell<Option<Pin<Rc<dyn AnyFuture>>>>,
     id: Cell<Option<RunnableId>>,
+    waker: OnceCell<Waker>,
     started: Cell<bool>,
     abort_requested: Cell<bool>,
     /// Task-local values (a copy of the creator's when spawned).
@@ -174,6 +174,12 @@ impl TaskHeader {
 
     fn cancel_message(&self) -> Option<Rc<str>> {
         self.cold.borrow().as_ref()?.cancel_message.clone()
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.get() {
+            waker.wake_by_ref();
+        }
     }
 
     /// Gives up the loop's reference (the task is done).
@@ -248,11 +254,13 @@ where
             return;
         }
         h.started.set(true);
+        let Some(waker) = h.waker.get() else { return };
         let outcome = {
             let _current = enter(cell.clone());
             let _context = ContextSwap::enter(&h.context);
+            let mut cx = Context::from_waker(waker);
             let pinned = cell.as_ref();
-            panic::catch_unwind(AssertUnwindSafe(|| pinned.poll_body()))
+            panic::catch_unwind(AssertUnwindSafe(|| pinned.poll_body(&mut cx)))
         };
         match outcome {
             // No body any more, or a re-entrant run: nothing to do.
@@ -331,7 +339,7 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
         }
         h.must_cancel.set(true);
         h.set_cancel_message(msg);
-        self.wake();
+        h.wake();
         true
     }
 
@@ -583,14 +591,18 @@ impl<T: 'static> Task<T> {
                 cold: RefCell::new(None),
                 fut_waiter: Cell::new(None),
                 id: Cell::new(None),
+                waker: OnceCell::new(),
                 started: Cell::new(false),
                 abort_requested: Cell::new(false),
                 context: RefCell::new(loop_core::task_context::current()),
             },
             core: FutureInner::for_task(ev, site),
         };
-        let (cell, id) = ev.spawn_task(head, coro)?;
-        cell.head().header.id.set(Some(id));
+        let cell = TaskCell::new(head, coro);
+        let (id, waker) = ev.spawn_runnable(cell.clone())?;
+        let header = &cell.head().header;
+        header.id.set(Some(id));
+        let _ = header.waker.set(waker);
         Ok(Task { cell, waiter: None })
     }
 

@@ -60,7 +60,6 @@ use crate::remote_queue::RemoteQueue;
 use crate::runnable::{Runnable, RunnableId, RunnableSet};
 use crate::signals::Signals;
 use crate::source::{Readiness, SourceHandler, SourceId, SourceSet};
-use crate::task_cell::{TaskCell, TaskHooks};
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -854,41 +853,6 @@ impl EventLoop {
         Ok((id, Waker::from(waker)))
     }
 
-    /// Builds a task cell from `head` and `body` and hands it to the loop,
-    /// which owns it from now on and schedules its first step. The cell
-    /// keeps its own waker ([`TaskCell::poll_body`](crate::TaskCell::poll_body)
-    /// polls with it). Spawning allocates nothing but the cell once the loop
-    /// has spare wakers and slab room.
-    ///
-    /// # Errors
-    ///
-    /// [`LoopError::Closed`] if the loop is closed (`head` and `body` are
-    /// dropped).
-    #[allow(clippy::type_complexity)]
-    pub fn spawn_task<H, F>(
-        &self,
-        head: H,
-        body: F,
-    ) -> Result<(Pin<Rc<TaskCell<H, F>>>, RunnableId), LoopError>
-    where
-        H: TaskHooks<F>,
-        F: 'static,
-    {
-        if self.inner.closed.get() {
-            return Err(LoopError::Closed);
-        }
-        let cell = TaskCell::new(head, body);
-        let runnable: Pin<Rc<dyn Runnable>> = cell.clone();
-        let (id, waker) = self
-            .inner
-            .runnables
-            .borrow_mut()
-            .insert_task(runnable, &self.inner.remote);
-        cell.set_waker(waker);
-        self.inner.ready.borrow_mut().push(Ready::Runnable(id));
-        Ok((cell, id))
-    }
-
     /// Releases the loop's reference to a finished runnable. Returns false
     /// if it was not registered (already removed, or the loop closed).
     pub fn remove_runnable(&self, id: RunnableId) -> bool {
@@ -898,15 +862,13 @@ impl EventLoop {
 
     /// Schedules one run of `id` from the loop thread, unless one is
     /// already scheduled. Same as waking its `Waker`.
-    /// A runnable spawned as a [`TaskCell`](crate::TaskCell) is woken
-    /// with [`TaskCell::wake`](crate::TaskCell::wake) instead.
     pub fn schedule_runnable(&self, id: RunnableId) {
         let waker = self
             .inner
             .runnables
             .borrow()
             .get(id)
-            .and_then(|e| e.waker.clone());
+            .map(|e| e.waker.clone());
         if let Some(waker) = waker {
             std::task::Wake::wake_by_ref(&waker);
         }
@@ -1083,10 +1045,7 @@ impl EventLoop {
                 }
                 Ready::Runnable(id) => {
                     let runnable = inner.runnables.borrow().get(id).map(|entry| {
-                        // A task cell clears its own waker (`TaskWaker`).
-                        if let Some(waker) = &entry.waker {
-                            waker.clear();
-                        }
+                        entry.waker.clear();
                         entry.runnable.clone()
                     });
                     if let Some(runnable) = runnable {

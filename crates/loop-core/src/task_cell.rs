@@ -9,14 +9,9 @@
 //! cannot check. The promise is kept here, once, so the layers above
 //! (`loop-futures` forbids `unsafe`) never make it.
 //!
-//! The cell also holds the task's waker (loop-core's `TaskWaker`): it polls
-//! the body with a *borrowed* `Waker`, so a step changes no reference count,
-//! and spawning touches no waker memory (a reused waker is re-labelled at
-//! the first step, when the step touches it anyway).
-//!
 //! Invariants (what makes [`TaskCell::poll_body`] sound):
 //! 1. A `TaskCell` exists only inside the `Pin<Rc<_>>` that
-//!    [`EventLoop::spawn_task`] returns. It is `!Unpin` (`PhantomPinned`), so safe
+//!    [`TaskCell::new`] returns. It is `!Unpin` (`PhantomPinned`), so safe
 //!    code can never move it out of that `Rc` again (`Pin::into_inner`
 //!    needs `Unpin`; no `&mut TaskCell` is ever handed out).
 //! 2. The body is *structurally pinned*: no method moves it or gives out
@@ -28,16 +23,16 @@
 //!    being polled (it reports `false` instead).
 
 use std::any::Any;
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::event_loop::EventLoop;
-use crate::runnable::{Runnable, TaskWaker};
+use crate::runnable::Runnable;
 
 /// What a [`TaskCell`] does when the loop runs it: the task layer's side of
 /// the seam, implemented for the cell's head type.
@@ -73,35 +68,17 @@ pub struct TaskCell<H, F> {
     // have been using.
     body: RefCell<Option<F>>,
     head: H,
-    /// Set once, by `spawn_task`.
-    waker: OnceCell<TaskWaker>,
     _pinned: PhantomPinned,
 }
 
 impl<H, F> TaskCell<H, F> {
-    /// Allocates a cell; the only way to make one (invariant 1), called
-    /// by [`EventLoop::spawn_task`].
-    pub(crate) fn new(head: H, body: F) -> Pin<Rc<Self>> {
+    /// Allocates a cell; the only way to make one (invariant 1).
+    pub fn new(head: H, body: F) -> Pin<Rc<Self>> {
         Rc::pin(TaskCell {
             body: RefCell::new(Some(body)),
             head,
-            waker: OnceCell::new(),
             _pinned: PhantomPinned,
         })
-    }
-
-    pub(crate) fn set_waker(&self, waker: TaskWaker) {
-        if let Err(waker) = self.waker.set(waker) {
-            waker.recycle();
-        }
-    }
-
-    /// Schedules a step of this task unless one is already scheduled (what
-    /// waking its `Waker` does).
-    pub fn wake(&self) {
-        if let Some(waker) = self.waker.get() {
-            waker.wake();
-        }
     }
 
     /// The task's state.
@@ -134,23 +111,10 @@ impl<H, F> TaskCell<H, F> {
         true
     }
 
-    /// Polls the body once with the task's own waker. `None` if there is
-    /// no body any more or it is already being polled (a re-entrant poll).
-    pub fn poll_body(self: Pin<&Self>) -> Option<Poll<F::Output>>
-    where
-        F: Future,
-    {
-        match self.get_ref().waker.get() {
-            Some(waker) => {
-                let waker = waker.waker_ref();
-                self.poll_with(&mut Context::from_waker(&waker))
-            }
-            None => self.poll_with(&mut Context::from_waker(Waker::noop())),
-        }
-    }
-
+    /// Polls the body once. `None` if there is no body any more or it is
+    /// already being polled (a re-entrant poll).
     #[allow(unsafe_code)]
-    fn poll_with(self: Pin<&Self>, cx: &mut Context<'_>) -> Option<Poll<F::Output>>
+    pub fn poll_body(self: Pin<&Self>, cx: &mut Context<'_>) -> Option<Poll<F::Output>>
     where
         F: Future,
     {
@@ -173,19 +137,8 @@ impl<H, F> std::fmt::Debug for TaskCell<H, F> {
     }
 }
 
-impl<H, F> Drop for TaskCell<H, F> {
-    fn drop(&mut self) {
-        if let Some(waker) = self.waker.take() {
-            waker.recycle();
-        }
-    }
-}
-
 impl<H: TaskHooks<F>, F: 'static> Runnable for TaskCell<H, F> {
     fn run(self: Pin<Rc<Self>>, ev: &EventLoop) {
-        if let Some(waker) = self.waker.get() {
-            waker.begin_step();
-        }
         H::run(self, ev);
     }
 

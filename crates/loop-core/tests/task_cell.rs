@@ -10,7 +10,7 @@ use std::future::Future;
 use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use loop_core::{EventLoop, ManualClock, Runnable, TaskCell, TaskHooks};
 
@@ -74,33 +74,14 @@ impl Drop for AddressCheck {
 }
 
 fn poll_once<H, F: Future>(cell: &Pin<Rc<TaskCell<H, F>>>) -> Option<Poll<F::Output>> {
-    cell.as_ref().poll_body()
-}
-
-fn manual_loop() -> EventLoop {
-    EventLoop::builder()
-        .manual_clock(ManualClock::new())
-        .build()
-        .unwrap()
-}
-
-/// A head whose hooks do nothing: the tests below poll the cell by hand.
-struct Inert;
-
-impl<F: 'static> TaskHooks<F> for Inert {
-    fn run(_cell: Pin<Rc<TaskCell<Self, F>>>, _ev: &EventLoop) {}
-}
-
-/// A cell spawned on `ev` but polled by the test itself.
-fn cell_of<F: 'static>(ev: &EventLoop, body: F) -> Pin<Rc<TaskCell<Inert, F>>> {
-    ev.spawn_task(Inert, body).unwrap().0
+    let mut cx = Context::from_waker(Waker::noop());
+    cell.as_ref().poll_body(&mut cx)
 }
 
 #[test]
 fn a_polled_body_stays_at_its_address_and_is_dropped_in_place() {
-    let ev = manual_loop();
     let log = Log::default();
-    let cell = cell_of(&ev, AddressCheck::new(10, &log));
+    let cell = TaskCell::new((), AddressCheck::new(10, &log));
     for _ in 0..3 {
         assert_eq!(poll_once(&cell), Some(Poll::Pending));
     }
@@ -115,22 +96,18 @@ fn a_polled_body_stays_at_its_address_and_is_dropped_in_place() {
 
 #[test]
 fn a_body_still_there_is_dropped_in_place_with_the_cell() {
-    let ev = manual_loop();
     let log = Log::default();
-    let cell = cell_of(&ev, AddressCheck::new(10, &log));
+    let cell = TaskCell::new((), AddressCheck::new(10, &log));
     assert_eq!(poll_once(&cell), Some(Poll::Pending));
     drop(cell);
-    assert_eq!(*log.borrow(), ["poll 1"], "the loop still owns the cell");
-    ev.close().unwrap();
     assert_eq!(*log.borrow(), ["poll 1", "drop"]);
 }
 
 #[test]
 fn a_ready_body_returns_its_output() {
-    let ev = manual_loop();
     let log = Log::default();
-    let cell = cell_of(&ev, AddressCheck::new(2, &log));
-    assert!(matches!(cell.head(), Inert));
+    let cell = TaskCell::new(7_u8, AddressCheck::new(2, &log));
+    assert_eq!(*cell.head(), 7);
     assert_eq!(poll_once(&cell), Some(Poll::Pending));
     assert_eq!(poll_once(&cell), Some(Poll::Ready(2)));
 }
@@ -138,7 +115,7 @@ fn a_ready_body_returns_its_output() {
 /// A body that, while being polled, tries to poll and drop itself through
 /// the cell it lives in.
 /// Where a `Reentrant` body finds its own cell.
-type SelfSlot = Rc<RefCell<Option<Pin<Rc<TaskCell<Inert, Reentrant>>>>>>;
+type SelfSlot = Rc<RefCell<Option<Pin<Rc<TaskCell<(), Reentrant>>>>>>;
 
 struct Reentrant {
     cell: SelfSlot,
@@ -161,11 +138,10 @@ impl Future for Reentrant {
 
 #[test]
 fn a_reentrant_poll_or_drop_is_refused() {
-    let ev = manual_loop();
     let slot = Rc::new(RefCell::new(None));
     let seen = Rc::new(RefCell::new(Vec::new()));
-    let cell = cell_of(
-        &ev,
+    let cell = TaskCell::new(
+        (),
         Reentrant {
             cell: slot.clone(),
             seen: seen.clone(),
@@ -222,18 +198,19 @@ impl<F: Future<Output = u32> + 'static> TaskHooks<F> for Head {
 
 #[test]
 fn a_cell_is_a_runnable_driven_by_its_head() {
-    let ev = manual_loop();
-    let log = Log::default();
-    let (cell, _id) = ev
-        .spawn_task(Head { log: log.clone() }, AddressCheck::new(5, &log))
+    let ev = EventLoop::builder()
+        .manual_clock(ManualClock::new())
+        .build()
         .unwrap();
+    let log = Log::default();
+    let cell = TaskCell::new(Head { log: log.clone() }, AddressCheck::new(5, &log));
     assert!(cell.site().is_some());
+    let (_id, waker) = ev
+        .spawn_runnable(cell.clone() as Pin<Rc<dyn Runnable>>)
+        .unwrap();
     ev.run_once().unwrap();
-    // Two wakes before the step: one step.
-    cell.wake();
-    cell.wake();
+    waker.wake_by_ref();
     ev.run_once().unwrap();
-    assert_eq!(ev.stats().ready, 0, "the second wake queued nothing");
 
     let mut count = 0_usize;
     ev.collect_runnables(&mut count);
@@ -258,98 +235,4 @@ fn a_cell_is_a_runnable_driven_by_its_head() {
         ]
     );
     assert!(!cell.has_body());
-}
-
-/// A head that steps its body and, once the body is done, gives the
-/// loop's reference back (as a task does).
-struct Stepping {
-    id: Cell<Option<loop_core::RunnableId>>,
-    steps: Rc<Cell<u32>>,
-}
-
-impl<F: Future<Output = ()> + 'static> TaskHooks<F> for Stepping {
-    fn run(cell: Pin<Rc<TaskCell<Self, F>>>, ev: &EventLoop) {
-        let head = cell.head();
-        head.steps.set(head.steps.get() + 1);
-        if let Some(Poll::Ready(())) = poll_once(&cell) {
-            cell.drop_body();
-            if let Some(id) = head.id.take() {
-                ev.remove_runnable(id);
-            }
-        }
-    }
-}
-
-fn spawn_stepping<F: Future<Output = ()> + 'static>(ev: &EventLoop, body: F) -> Rc<Cell<u32>> {
-    let steps = Rc::new(Cell::new(0));
-    let head = Stepping {
-        id: Cell::new(None),
-        steps: steps.clone(),
-    };
-    let (cell, id) = ev.spawn_task(head, body).unwrap();
-    cell.head().id.set(Some(id));
-    steps
-}
-
-/// One loop iteration that cannot block: a no-op callback is queued first.
-fn turn(ev: &EventLoop) {
-    ev.call_soon(|_| {}).unwrap();
-    ev.run_once().unwrap();
-}
-
-/// Returns `Pending` `n` times, waking itself each time (a yield).
-fn yields(n: u32) -> impl Future<Output = ()> {
-    let mut left = n;
-    std::future::poll_fn(move |cx| {
-        if left == 0 {
-            return Poll::Ready(());
-        }
-        left -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-}
-
-#[test]
-fn a_reused_waker_wakes_its_new_task_and_a_stale_one_wakes_nothing() {
-    let ev = manual_loop();
-    // Task A keeps a clone of its waker past its end: that waker cannot
-    // be reused, and waking it later must not step anything.
-    let leaked: Rc<RefCell<Option<std::task::Waker>>> = Rc::default();
-    let a_steps = {
-        let leaked = leaked.clone();
-        spawn_stepping(
-            &ev,
-            std::future::poll_fn(move |cx| {
-                *leaked.borrow_mut() = Some(cx.waker().clone());
-                Poll::Ready(())
-            }),
-        )
-    };
-    turn(&ev);
-    assert_eq!(a_steps.get(), 1);
-
-    // Tasks B and C finish without keeping their waker: the next tasks
-    // reuse those wakers, re-labelled at their first step.
-    for _ in 0..2 {
-        let steps = spawn_stepping(&ev, yields(0));
-        turn(&ev);
-        assert_eq!(steps.get(), 1);
-    }
-    // D reuses a waker: its self-wakes must reach D, step after step.
-    let d_steps = spawn_stepping(&ev, yields(3));
-    for expected in 1..=4 {
-        turn(&ev);
-        assert_eq!(d_steps.get(), expected, "each yield woke D once");
-    }
-    // E is pending for good; A's stale waker must not step it.
-    let e_steps = spawn_stepping(&ev, std::future::pending::<()>());
-    turn(&ev);
-    assert_eq!(e_steps.get(), 1);
-    leaked.borrow().as_ref().unwrap().wake_by_ref();
-    turn(&ev);
-    turn(&ev);
-    assert_eq!(e_steps.get(), 1, "a stale waker stepped another task");
-    assert_eq!(a_steps.get(), 1);
-    ev.close().unwrap();
 }
