@@ -15,6 +15,18 @@
 //!
 //! `SHOW_ALL` prints every run with the minor page faults it took (how a
 //! peer's allocator returning memory to the OS shows up).
+//!
+//! `--only <side>` runs one side alone, three iterations, for a
+//! noise-free instruction and cache-miss count under cachegrind (what the
+//! task work in docs/performance.md was judged by when the VM was busy):
+//!
+//! ```sh
+//! valgrind --tool=cachegrind --cache-sim=yes \
+//!     target/release/examples/interleaved --only tulip-create
+//! ```
+//!
+//! Sides: `tulip-create`, `tokio-create`, `tulip-gather`, `tokio-gather`
+//! (the gathers run ten per iteration).
 
 #![allow(clippy::print_stdout)] // a measuring tool: printing is its output
 
@@ -62,11 +74,32 @@ fn summary(name: &str, tulip: &mut [Duration], tokio: &mut [Duration]) {
     );
 }
 
+/// `--only <side>`: one side alone, for cachegrind.
+fn only(side: &str) {
+    let ev = tulip_loop();
+    let rt = tokio_rt();
+    let local = LocalSet::new();
+    for _ in 0..3 {
+        match side {
+            "tulip-create" => create_task_run_tulip(&ev),
+            "tokio-create" => create_task_run_tokio(&rt),
+            "tulip-gather" => (0..10).for_each(|_| gather_tulip(&ev)),
+            "tokio-gather" => (0..10).for_each(|_| gather_tokio(&rt, &local)),
+            other => panic!("unknown side {other:?}"),
+        }
+    }
+    ev.close().expect("close");
+}
+
 fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, side] = args.as_slice() {
+        if flag == "--only" {
+            only(side);
+            return;
+        }
+    }
+    let rounds: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(30);
     let ev = tulip_loop();
     let rt = tokio_rt();
 

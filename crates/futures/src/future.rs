@@ -27,6 +27,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::num::NonZeroU64;
 use std::panic::Location;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
@@ -129,15 +130,6 @@ impl<T> WaiterList<T> {
             }
         }
     }
-
-    fn into_ordered(self) -> impl Iterator<Item = Waiter<T>> {
-        let (one, many) = match self {
-            WaiterList::Empty => (None, Vec::new()),
-            WaiterList::One(w) => (Some(w), Vec::new()),
-            WaiterList::Many(all) => (None, all),
-        };
-        one.into_iter().chain(many)
-    }
 }
 
 pub(crate) enum State<T> {
@@ -191,7 +183,9 @@ impl<T> Unpin for FutureInner<T> {}
 /// ```
 pub struct Future<T> {
     pub(crate) inner: Rc<FutureInner<T>>,
-    waiter: Option<u64>,
+    /// This handle's waker entry while it is being awaited (ids are never
+    /// zero: they carry `WAKER_ID_TAG`), 8 bytes.
+    waiter: Option<NonZeroU64>,
 }
 
 impl<T: 'static> Future<T> {
@@ -371,7 +365,7 @@ impl<T: 'static> FutureInner<T> {
     /// records as its `fut_waiter`.
     pub(crate) fn poll_as(
         &self,
-        waiter: &mut Option<u64>,
+        waiter: &mut Option<NonZeroU64>,
         cx: &mut Context<'_>,
         me: impl Fn() -> Pin<Rc<dyn AnyFuture>>,
     ) -> Poll<Result<T, Error>>
@@ -389,13 +383,15 @@ impl<T: 'static> FutureInner<T> {
         }
         if let Some(result) = self.try_take_result() {
             if let Some(id) = waiter.take() {
-                self.remove_waiter(id, false);
+                self.remove_waiter(id.get(), false);
             }
             return Poll::Ready(result);
         }
         match *waiter {
-            Some(id) => self.update_waker(id, cx.waker()),
-            None => *waiter = Some(self.push_waiter(WaiterKind::Waker(cx.waker().clone()))),
+            Some(id) => self.update_waker(id.get(), cx.waker()),
+            None => {
+                *waiter = NonZeroU64::new(self.push_waiter(WaiterKind::Waker(cx.waker().clone())))
+            }
         }
         task::set_fut_waiter(me());
         Poll::Pending
@@ -459,6 +455,12 @@ impl<T: 'static> FutureInner<T> {
     /// Removes the done callback or hook `id`; returns how many (0 or 1).
     pub(crate) fn remove_callback(&self, id: CallbackId) -> usize {
         self.remove_waiter(id.0, true)
+    }
+
+    /// True if the future ended with an error or was cancelled (reads
+    /// nothing out: cheaper than [`exception`](Self::exception)).
+    pub(crate) fn has_error(&self) -> bool {
+        matches!(*self.state.borrow(), State::Failed(_) | State::Cancelled(_))
     }
 
     /// True if the future was cancelled.
@@ -588,17 +590,24 @@ impl<T: 'static> FutureInner<T> {
             }
             std::mem::take(&mut *waiters)
         };
-        for waiter in waiters.into_ordered() {
-            match waiter.kind {
-                WaiterKind::Waker(waker) => waker.wake(),
-                WaiterKind::Hook(hook, site) => {
-                    if self.ev.call_soon_boxed(site, hook).is_err() {
-                        tracing::debug!(target: "tulip", "loop closed: a done hook was dropped");
-                    }
+        match waiters {
+            WaiterList::Empty => {}
+            WaiterList::One(waiter) => self.schedule(waiter),
+            WaiterList::Many(all) => all.into_iter().for_each(|w| self.schedule(w)),
+        }
+    }
+
+    /// Hands one waiter to the loop (invariant 2).
+    fn schedule(&self, waiter: Waiter<T>) {
+        match waiter.kind {
+            WaiterKind::Waker(waker) => waker.wake(),
+            WaiterKind::Hook(hook, site) => {
+                if self.ev.call_soon_boxed(site, hook).is_err() {
+                    tracing::debug!(target: "tulip", "loop closed: a done hook was dropped");
                 }
-                WaiterKind::Callback(callback, site) => self.schedule_callback(callback, site),
-                WaiterKind::Observer(observer, index) => observer.notify(index),
             }
+            WaiterKind::Callback(callback, site) => self.schedule_callback(callback, site),
+            WaiterKind::Observer(observer, index) => observer.notify(index),
         }
     }
 }
@@ -674,7 +683,7 @@ impl<T> Drop for FutureInner<T> {
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
-            self.inner.drop_waiter(id);
+            self.inner.drop_waiter(id.get());
         }
     }
 }

@@ -52,8 +52,9 @@ fn canceller<F: 'static, T: 'static>(aw: &F) -> Option<Canceller> {
 /// The shared, type-erased state of one gather.
 pub(crate) struct GatherCore {
     children: Vec<AnyTask>,
-    /// Per child, the awaitable to cancel instead of the wrapper task.
-    cancellers: Vec<Option<Canceller>>,
+    /// By child index (ascending), the awaitables to cancel instead of the
+    /// wrapper task; sparse, as most children have none.
+    cancellers: Cancellers,
     return_exceptions: bool,
     finished: Cell<usize>,
     cancel_requested: Cell<bool>,
@@ -65,7 +66,7 @@ pub(crate) struct GatherCore {
 impl GatherCore {
     pub(crate) fn start(
         children: Vec<AnyTask>,
-        cancellers: Vec<Option<Canceller>>,
+        cancellers: Cancellers,
         return_exceptions: bool,
         done: Future<()>,
     ) -> Rc<Self> {
@@ -96,7 +97,7 @@ impl GatherCore {
             let _ = child.error();
             return;
         }
-        if !self.return_exceptions {
+        if !self.return_exceptions && child.has_error() {
             if let Some(err) = child.error() {
                 self.finish(Err(err));
                 return;
@@ -122,9 +123,10 @@ impl GatherCore {
             return false;
         }
         let mut any = false;
-        for (child, canceller) in self.children.iter().zip(&self.cancellers) {
-            let cancelled = match canceller {
-                Some(cancel) => cancel(msg),
+        let mut cancellers = self.cancellers.iter().peekable();
+        for (index, child) in self.children.iter().enumerate() {
+            let cancelled = match cancellers.next_if(|(i, _)| *i == index) {
+                Some((_, cancel)) => cancel(msg),
                 None => child.cancel(msg),
             };
             if cancelled {
@@ -170,7 +172,10 @@ impl AnyFuture for GatherCore {
 }
 
 /// The spawned children and their cancellers.
-type Spawned<T> = (Vec<Task<T>>, Vec<Option<Canceller>>);
+type Spawned<T> = (Vec<Task<T>>, Cancellers);
+
+/// Child index → canceller, ascending, only for the children that have one.
+pub(crate) type Cancellers = Vec<(usize, Canceller)>;
 
 /// Spawns each awaitable as a task on the running loop.
 #[track_caller]
@@ -184,9 +189,11 @@ where
     let ev = get_running_loop()?;
     let aws = aws.into_iter();
     let mut tasks = Vec::with_capacity(aws.size_hint().0);
-    let mut cancellers = Vec::with_capacity(aws.size_hint().0);
-    for aw in aws {
-        cancellers.push(canceller::<F, R::Ok>(&aw));
+    let mut cancellers = Vec::new();
+    for (index, aw) in aws.enumerate() {
+        if let Some(cancel) = canceller::<F, R::Ok>(&aw) {
+            cancellers.push((index, cancel));
+        }
         tasks.push(Task::spawn(&ev, aw, site)?);
     }
     Ok((tasks, cancellers))
@@ -363,7 +370,7 @@ pub mod tuple {
         /// The tuple of tasks.
         type Tasks: TakeAll;
         /// Spawns every element; also returns their cancellers.
-        fn spawn(self) -> Result<(Self::Tasks, Vec<Option<Canceller>>), Error>;
+        fn spawn(self) -> Result<(Self::Tasks, Cancellers), Error>;
     }
 
     /// A tuple of tasks whose results can be moved out.
@@ -384,10 +391,14 @@ pub mod tuple {
             {
                 type Tasks = ($(Task<$R::Ok>,)+);
 
-                fn spawn(self) -> Result<(Self::Tasks, Vec<Option<Canceller>>), Error> {
+                fn spawn(self) -> Result<(Self::Tasks, Cancellers), Error> {
                     let ev = get_running_loop()?;
                     let site = std::panic::Location::caller();
-                    let cancellers = vec![$(canceller::<$F, $R::Ok>(&self.$i)),+];
+                    let cancellers = [$(canceller::<$F, $R::Ok>(&self.$i)),+]
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(i, cancel)| Some((i, cancel?)))
+                        .collect();
                     Ok((($(Task::spawn(&ev, self.$i, site)?,)+), cancellers))
                 }
             }

@@ -2,10 +2,11 @@
 //!
 //! # How a step runs
 //!
-//! A task is a [`Runnable`]: the loop owns it and runs one *step* per wake.
-//! A step polls the coroutine once with the task's `Waker` (one `Arc`
-//! created at spawn, reused by every step), with the task set as the
-//! thread's current task.
+//! A task is a loop-core [`TaskCell`]: its header, its result future and
+//! its coroutine in one pinned allocation, which the loop owns and runs one
+//! *step* per wake. A step polls the coroutine once with the task's `Waker`
+//! (one `Arc` made at spawn or recycled, reused by every step), with the
+//! task set as the thread's current task.
 //!
 //! # Cancellation (asyncio's, not tokio's)
 //!
@@ -80,6 +81,8 @@ pub(crate) trait TaskControl: AnyFuture {
     fn remove_done_hook(&self, id: crate::CallbackId) -> usize;
     /// The task's error if it failed or was cancelled (marks it retrieved).
     fn error_now(&self) -> Option<Error>;
+    /// True if the task failed or was cancelled (marks nothing).
+    fn has_error(&self) -> bool;
     /// The same task, as something an awaiting task can cancel.
     fn as_any_future(self: Pin<Rc<Self>>) -> Pin<Rc<dyn AnyFuture>>;
 }
@@ -379,6 +382,10 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
         self.head().core.remove_callback(id)
     }
 
+    fn has_error(&self) -> bool {
+        self.head().core.has_error()
+    }
+
     fn error_now(&self) -> Option<Error> {
         match self.head().core.exception() {
             Ok(Some(err)) => Some(err),
@@ -424,6 +431,10 @@ struct ContextSwap<'a> {
 impl<'a> ContextSwap<'a> {
     fn enter(slot: &'a RefCell<Option<loop_core::task_context::Context>>) -> Self {
         let mine = slot.borrow_mut().take();
+        if mine.is_none() && !loop_core::task_context::is_set() {
+            // Nothing to swap (the common case: no task-local values).
+            return ContextSwap { slot, prev: None };
+        }
         ContextSwap {
             slot,
             prev: Some(loop_core::task_context::replace(mine)),
@@ -433,9 +444,13 @@ impl<'a> ContextSwap<'a> {
 
 impl Drop for ContextSwap<'_> {
     fn drop(&mut self) {
+        // Without a swap the outer context was `None`: restore that, and
+        // keep whatever the step set (a `ContextVar::set`).
         let prev = self.prev.take().unwrap_or_default();
         let mine = loop_core::task_context::replace(prev);
-        *self.slot.borrow_mut() = mine;
+        if mine.is_some() {
+            *self.slot.borrow_mut() = mine;
+        }
     }
 }
 
@@ -564,7 +579,7 @@ pub(crate) fn set_fut_waiter(waiter: Pin<Rc<dyn AnyFuture>>) {
 pub struct Task<T> {
     cell: Pin<Rc<dyn TaskOf<T>>>,
     /// This handle's waker entry while it is being awaited.
-    waiter: Option<u64>,
+    waiter: Option<std::num::NonZeroU64>,
 }
 
 impl<T: 'static> Task<T> {
@@ -737,7 +752,7 @@ impl<T> Clone for Task<T> {
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
-            self.cell.core().drop_waiter(id);
+            self.cell.core().drop_waiter(id.get());
         }
     }
 }
@@ -808,6 +823,11 @@ impl AnyTask {
         index: usize,
     ) {
         self.control.add_done_observer(observer, index);
+    }
+
+    /// True if the task failed or was cancelled; marks nothing retrieved.
+    pub(crate) fn has_error(&self) -> bool {
+        self.control.has_error()
     }
 
     /// The error the task ended with — its exception or its cancellation —

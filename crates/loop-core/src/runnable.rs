@@ -1,12 +1,11 @@
 //! The seam tasks plug into: a ready-queue entry that runs a task step
 //! without boxing a closure per wake, and a thread-safe `Waker` for it.
 //!
-//! loop-core never names `std::future::Future`; loop-futures implements
-//! [`Runnable`] for its tasks and polls their coroutines inside
-//! [`Runnable::run`].
+//! Tasks are [`TaskCell`](crate::TaskCell)s (`task_cell.rs`), runnables
+//! whose head type supplies the step; any other type can be a runnable too.
 //!
 //! Invariants:
-//! 1. The loop owns every spawned runnable (an `Rc` in a `Slab`) until
+//! 1. The loop owns every spawned runnable (a `Pin<Rc>` in a `Slab`) until
 //!    [`EventLoop::remove_runnable`] or `close`; dropping the user's handles
 //!    never loses a pending runnable.
 //! 2. A runnable is in the ready queue at most once: [`RunnableWaker`]'s

@@ -9,14 +9,16 @@
 //!    this thread when they are called (an `Rc` clone: no allocation), and
 //!    the loop makes it current while that callback runs, restoring the
 //!    previous one afterwards (also when the callback panics).
-//! 2. With no context set (`None`) capturing costs a thread-local read.
+//! 2. With no context set (`None`) capturing costs one read of a plain
+//!    `Cell<bool>` thread-local (`SET`, kept equal to "`CURRENT` is
+//!    `Some`" by [`replace`], the only writer), not a `RefCell` borrow.
 //! 3. Callbacks sent from other threads through a [`Remote`](crate::Remote)
 //!    run with no context: an `Rc` cannot cross threads.
 //!    `EventLoop::call_soon_threadsafe` called on the loop's own thread
 //!    captures the context like `call_soon`.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 /// An opaque context value.
@@ -24,18 +26,35 @@ pub type Context = Rc<dyn Any>;
 
 thread_local! {
     static CURRENT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    /// Whether `CURRENT` is `Some` (invariant 2).
+    static SET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True if a context is current on this thread (a cheap check).
+#[inline]
+pub fn is_set() -> bool {
+    SET.with(Cell::get)
 }
 
 /// The context current on this thread.
 #[inline]
 pub fn current() -> Option<Context> {
+    if !is_set() {
+        return None;
+    }
     CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
 /// Makes `context` current; returns the previous one.
 #[inline]
 pub fn replace(context: Option<Context>) -> Option<Context> {
-    CURRENT.try_with(|c| c.replace(context)).ok().flatten()
+    if context.is_none() && !is_set() {
+        return None;
+    }
+    let set = context.is_some();
+    let prev = CURRENT.try_with(|c| c.replace(context)).ok().flatten();
+    SET.with(|s| s.set(set));
+    prev
 }
 
 /// Restores the previous context when dropped (also on unwind).

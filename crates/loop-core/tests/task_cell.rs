@@ -236,3 +236,107 @@ fn a_cell_is_a_runnable_driven_by_its_head() {
     );
     assert!(!cell.has_body());
 }
+
+/// A head that steps its body with the waker the loop gave at spawn and,
+/// once the body is done, gives the loop's reference back (as a task does).
+struct Stepping {
+    id: Cell<Option<loop_core::RunnableId>>,
+    waker: RefCell<Option<Waker>>,
+    steps: Rc<Cell<u32>>,
+}
+
+impl<F: Future<Output = ()> + 'static> TaskHooks<F> for Stepping {
+    fn run(cell: Pin<Rc<TaskCell<Self, F>>>, ev: &EventLoop) {
+        let head = cell.head();
+        head.steps.set(head.steps.get() + 1);
+        let waker = head.waker.borrow().clone().expect("spawned");
+        let mut cx = Context::from_waker(&waker);
+        if let Some(Poll::Ready(())) = cell.as_ref().poll_body(&mut cx) {
+            cell.drop_body();
+            head.waker.borrow_mut().take();
+            if let Some(id) = head.id.take() {
+                ev.remove_runnable(id);
+            }
+        }
+    }
+}
+
+fn spawn_stepping<F: Future<Output = ()> + 'static>(ev: &EventLoop, body: F) -> Rc<Cell<u32>> {
+    let steps = Rc::new(Cell::new(0));
+    let head = Stepping {
+        id: Cell::new(None),
+        waker: RefCell::new(None),
+        steps: steps.clone(),
+    };
+    let cell = TaskCell::new(head, body);
+    let (id, waker) = ev.spawn_runnable(cell.clone()).unwrap();
+    cell.head().id.set(Some(id));
+    *cell.head().waker.borrow_mut() = Some(waker);
+    steps
+}
+
+/// One loop iteration that cannot block: a no-op callback is queued first.
+fn turn(ev: &EventLoop) {
+    ev.call_soon(|_| {}).unwrap();
+    ev.run_once().unwrap();
+}
+
+/// Returns `Pending` `n` times, waking itself each time (a yield).
+fn yields(n: u32) -> impl Future<Output = ()> {
+    let mut left = n;
+    std::future::poll_fn(move |cx| {
+        if left == 0 {
+            return Poll::Ready(());
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+#[test]
+fn a_reused_waker_wakes_its_new_task_and_a_stale_one_wakes_nothing() {
+    let ev = EventLoop::builder()
+        .manual_clock(ManualClock::new())
+        .build()
+        .unwrap();
+    // Task A keeps a clone of its waker past its end: that waker cannot
+    // be reused, and waking it later must not step anything.
+    let leaked: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let a_steps = {
+        let leaked = leaked.clone();
+        spawn_stepping(
+            &ev,
+            std::future::poll_fn(move |cx| {
+                *leaked.borrow_mut() = Some(cx.waker().clone());
+                Poll::Ready(())
+            }),
+        )
+    };
+    turn(&ev);
+    assert_eq!(a_steps.get(), 1);
+
+    // Tasks B and C finish without keeping their waker: later tasks reuse
+    // those wakers, re-labelled for them.
+    for _ in 0..2 {
+        let steps = spawn_stepping(&ev, yields(0));
+        turn(&ev);
+        assert_eq!(steps.get(), 1);
+    }
+    // D reuses a waker: its self-wakes must reach D, step after step.
+    let d_steps = spawn_stepping(&ev, yields(3));
+    for expected in 1..=4 {
+        turn(&ev);
+        assert_eq!(d_steps.get(), expected, "each yield woke D once");
+    }
+    // E is pending for good; A's stale waker must not step it.
+    let e_steps = spawn_stepping(&ev, std::future::pending::<()>());
+    turn(&ev);
+    assert_eq!(e_steps.get(), 1);
+    leaked.borrow().as_ref().unwrap().wake_by_ref();
+    turn(&ev);
+    turn(&ev);
+    assert_eq!(e_steps.get(), 1, "a stale waker stepped another task");
+    assert_eq!(a_steps.get(), 1);
+    ev.close().unwrap();
+}
