@@ -119,51 +119,60 @@ impl fmt::Display for RuntimeError {
 impl std::error::Error for RuntimeError {}
 
 /// A task's coroutine (or an executor job) panicked.
+///
+/// One pointer wide, so it does not widen [`Error`] (every future's state
+/// holds one).
 #[derive(Clone)]
 pub struct PanicError {
-    message: Arc<str>,
-    payload: Arc<Mutex<Option<Box<dyn Any + Send>>>>,
+    inner: Arc<PanicInner>,
+}
+
+struct PanicInner {
+    message: Box<str>,
+    payload: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl PanicError {
     /// Wraps a payload caught by `catch_unwind`.
     pub fn new(payload: Box<dyn Any + Send>) -> Self {
-        let message: Arc<str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            Arc::from(*s)
+        let message: Box<str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            Box::from(*s)
         } else if let Some(s) = payload.downcast_ref::<String>() {
-            Arc::from(s.as_str())
+            Box::from(s.as_str())
         } else {
-            Arc::from("<non-string panic payload>")
+            Box::from("<non-string panic payload>")
         };
         PanicError {
-            message,
-            payload: Arc::new(Mutex::new(Some(payload))),
+            inner: Arc::new(PanicInner {
+                message,
+                payload: Mutex::new(Some(payload)),
+            }),
         }
     }
 
     /// The panic message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Takes the original payload (once; later calls get `None`), e.g. to
     /// `std::panic::resume_unwind` it.
     pub fn take_payload(&self) -> Option<Box<dyn Any + Send>> {
-        self.payload.lock().take()
+        self.inner.payload.lock().take()
     }
 }
 
 impl fmt::Debug for PanicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PanicError")
-            .field("message", &self.message)
+            .field("message", &self.message())
             .finish()
     }
 }
 
 impl fmt::Display for PanicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "panicked: {}", self.message)
+        write!(f, "panicked: {}", self.message())
     }
 }
 
@@ -171,39 +180,48 @@ impl std::error::Error for PanicError {}
 
 /// Several errors at once (asyncio's `ExceptionGroup`): what a
 /// [`TaskGroup`](crate::TaskGroup) raises when children failed.
+///
+/// One pointer wide, like [`PanicError`].
 #[derive(Debug, Clone)]
 pub struct ExceptionGroup {
-    message: Arc<str>,
-    exceptions: Arc<[Error]>,
+    inner: Arc<GroupInner>,
+}
+
+#[derive(Debug)]
+struct GroupInner {
+    message: Box<str>,
+    exceptions: Box<[Error]>,
 }
 
 impl ExceptionGroup {
     /// A group of `exceptions` with `message`.
     pub fn new(message: impl AsRef<str>, exceptions: Vec<Error>) -> Self {
         ExceptionGroup {
-            message: Arc::from(message.as_ref()),
-            exceptions: Arc::from(exceptions),
+            inner: Arc::new(GroupInner {
+                message: Box::from(message.as_ref()),
+                exceptions: exceptions.into_boxed_slice(),
+            }),
         }
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Each error, in the order they happened.
     pub fn exceptions(&self) -> &[Error] {
-        &self.exceptions
+        &self.inner.exceptions
     }
 }
 
 impl fmt::Display for ExceptionGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.exceptions.len();
+        let n = self.exceptions().len();
         write!(
             f,
             "{} ({n} sub-exception{})",
-            self.message,
+            self.message(),
             if n == 1 { "" } else { "s" }
         )
     }

@@ -46,7 +46,10 @@ pub struct CallbackId(u64);
 type DoneCallback<T> = Box<dyn FnOnce(&Future<T>)>;
 
 enum WaiterKind<T> {
-    Callback(DoneCallback<T>, &'static Location<'static>),
+    /// A done callback, boxed with its site and the future it gets a
+    /// handle to (weak: the list must not keep its own future alive). Out
+    /// of line so the common waker entry stays small.
+    Callback(Box<CallbackEntry<T>>),
     /// A done hook that needs no future argument: handed to the loop as is
     /// (one allocation in all, for combinators' bookkeeping).
     Hook(Hook, &'static Location<'static>),
@@ -62,6 +65,13 @@ enum WaiterKind<T> {
 /// waiters go through the loop as usual.
 pub(crate) trait DoneObserver {
     fn notify(&self, index: usize);
+}
+
+/// A user's done callback, as [`WaiterKind::Callback`] keeps it.
+struct CallbackEntry<T> {
+    callback: DoneCallback<T>,
+    site: &'static Location<'static>,
+    future: Weak<FutureInner<T>>,
 }
 
 /// A boxed loop callback run once a future is done.
@@ -142,10 +152,6 @@ pub(crate) enum State<T> {
 }
 
 pub(crate) struct FutureInner<T> {
-    /// The `Rc` this future lives in, for handing its done callbacks a
-    /// handle; empty for a task's own future (inside the task's cell),
-    /// which takes no such callbacks.
-    me: Weak<FutureInner<T>>,
     ev: EventLoop,
     state: RefCell<State<T>>,
     waiters: RefCell<WaiterList<T>>,
@@ -198,7 +204,7 @@ impl<T: 'static> Future<T> {
 
     pub(crate) fn with_site(ev: &EventLoop, site: &'static Location<'static>) -> Self {
         Future {
-            inner: Rc::new_cyclic(|me| FutureInner::new(me.clone(), ev, site)),
+            inner: Rc::new(FutureInner::new(ev, site)),
             waiter: None,
         }
     }
@@ -333,9 +339,8 @@ const WAKER_ID_TAG: u64 = 1 << 63;
 static NEXT_CALLBACK_ID: AtomicU64 = AtomicU64::new(0);
 
 impl<T: 'static> FutureInner<T> {
-    fn new(me: Weak<Self>, ev: &EventLoop, site: &'static Location<'static>) -> Self {
+    fn new(ev: &EventLoop, site: &'static Location<'static>) -> Self {
         FutureInner {
-            me,
             ev: ev.clone(),
             state: RefCell::new(State::Pending),
             waiters: RefCell::new(WaiterList::default()),
@@ -350,7 +355,7 @@ impl<T: 'static> FutureInner<T> {
     /// reports instead) and without done callbacks that take a handle (the
     /// task's callbacks are hooks).
     pub(crate) fn for_task(ev: &EventLoop, site: &'static Location<'static>) -> Self {
-        let inner = Self::new(Weak::new(), ev, site);
+        let inner = Self::new(ev, site);
         inner.silent.set(true);
         inner
     }
@@ -478,7 +483,7 @@ impl<T: 'static> FutureInner<T> {
     }
 
     fn add_callback(
-        &self,
+        self: &Rc<Self>,
         callback: DoneCallback<T>,
         site: &'static Location<'static>,
     ) -> CallbackId {
@@ -486,10 +491,14 @@ impl<T: 'static> FutureInner<T> {
         if matches!(*self.state.borrow(), State::Pending) {
             self.waiters.borrow_mut().push(Waiter {
                 id,
-                kind: WaiterKind::Callback(callback, site),
+                kind: WaiterKind::Callback(Box::new(CallbackEntry {
+                    callback,
+                    site,
+                    future: Rc::downgrade(self),
+                })),
             });
         } else {
-            self.schedule_callback(callback, site);
+            self.schedule_callback(callback, site, self.clone());
         }
         CallbackId(id)
     }
@@ -518,13 +527,12 @@ impl<T: 'static> FutureInner<T> {
         CallbackId(id)
     }
 
-    fn schedule_callback(&self, callback: DoneCallback<T>, site: &'static Location<'static>) {
-        // Only a standalone future takes callbacks, and a handle to it is
-        // alive (the caller's): the upgrade succeeds.
-        let Some(inner) = self.me.upgrade() else {
-            tracing::debug!(target: "tulip", "a done callback of a task future was dropped");
-            return;
-        };
+    fn schedule_callback(
+        &self,
+        callback: DoneCallback<T>,
+        site: &'static Location<'static>,
+        inner: Rc<FutureInner<T>>,
+    ) {
         let fut = Future {
             inner,
             waiter: None,
@@ -606,13 +614,28 @@ impl<T: 'static> FutureInner<T> {
                     tracing::debug!(target: "tulip", "loop closed: a done hook was dropped");
                 }
             }
-            WaiterKind::Callback(callback, site) => self.schedule_callback(callback, site),
+            WaiterKind::Callback(entry) => match entry.future.upgrade() {
+                Some(inner) => self.schedule_callback(entry.callback, entry.site, inner),
+                // Completing a future needs a handle to it, so this cannot
+                // happen; dropping the callback is the safe answer anyway.
+                None => tracing::debug!(target: "tulip", "a done callback lost its future"),
+            },
             WaiterKind::Observer(observer, index) => observer.notify(index),
         }
     }
 }
 
 impl<T> FutureInner<T> {
+    /// The loop the future is bound to.
+    pub(crate) fn event_loop(&self) -> &EventLoop {
+        &self.ev
+    }
+
+    /// Where the future (or its task) was created.
+    pub(crate) fn site(&self) -> &'static Location<'static> {
+        self.site
+    }
+
     /// Removes the waker entry of an awaiter that goes away.
     pub(crate) fn drop_waiter(&self, id: u64) {
         self.remove_waiter(id, false);

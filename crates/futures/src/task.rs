@@ -68,6 +68,8 @@ pub(crate) trait AnyFuture {
 /// cancellation need without knowing the coroutine's type.
 pub(crate) trait TaskControl: AnyFuture {
     fn header(&self) -> &TaskHeader;
+    fn event_loop(&self) -> &EventLoop;
+    fn site(&self) -> &'static Location<'static>;
     fn cancel_task(&self, msg: Option<&str>) -> bool;
     fn abort_task(&self);
     fn is_done(&self) -> bool;
@@ -90,26 +92,25 @@ pub(crate) trait TaskControl: AnyFuture {
 /// The typed side of a task: its result future.
 pub(crate) trait TaskOf<T>: TaskControl {
     fn core(&self) -> &FutureInner<T>;
+    fn as_control_ref(&self) -> &dyn TaskControl;
     fn as_control(self: Pin<Rc<Self>>) -> Pin<Rc<dyn TaskControl>>;
 }
 
 /// The non-generic state of a task.
 pub(crate) struct TaskHeader {
-    ev: EventLoop,
     number: u64,
-    site: &'static Location<'static>,
     must_cancel: Cell<bool>,
     cancels_requested: Cell<u32>,
     /// The name and the cancel message, rarely set: out of line, so a
     /// task that needs neither stays small (one allocation in all).
-    cold: RefCell<Option<Box<Cold>>>,
+    cold: Cell<Option<Box<Cold>>>,
     fut_waiter: Cell<Option<Pin<Rc<dyn AnyFuture>>>>,
     id: Cell<Option<RunnableId>>,
     waker: OnceCell<Waker>,
     started: Cell<bool>,
     abort_requested: Cell<bool>,
     /// Task-local values (a copy of the creator's when spawned).
-    context: RefCell<Option<loop_core::task_context::Context>>,
+    context: Cell<Option<loop_core::task_context::Context>>,
 }
 
 /// The rarely used parts of a task's header.
@@ -120,44 +121,37 @@ struct Cold {
 }
 
 impl TaskHeader {
+    /// Runs `f` on the cold part (made on first use). `f` runs no user
+    /// code, so nothing can observe the part while it is taken out.
+    fn with_cold<R>(&self, f: impl FnOnce(&mut Cold) -> R) -> R {
+        let mut cold = self.cold.take().unwrap_or_default();
+        let out = f(&mut cold);
+        self.cold.set(Some(cold));
+        out
+    }
+
     pub(crate) fn name(&self) -> Rc<str> {
-        let mut cold = self.cold.borrow_mut();
-        let cold = cold.get_or_insert_with(Box::default);
-        cold.name
-            .get_or_insert_with(|| Rc::from(format!("Task-{}", self.number)))
-            .clone()
+        self.with_cold(|cold| {
+            cold.name
+                .get_or_insert_with(|| Rc::from(format!("Task-{}", self.number)))
+                .clone()
+        })
     }
 
     pub(crate) fn set_name(&self, name: &str) {
-        let old = {
-            let mut cold = self.cold.borrow_mut();
-            cold.get_or_insert_with(Box::default)
-                .name
-                .replace(Rc::from(name))
-        };
+        let old = self.with_cold(|cold| cold.name.replace(Rc::from(name)));
         drop(old);
     }
 
     fn set_cancel_message(&self, msg: Option<&str>) {
-        let old = {
-            let mut cold = self.cold.borrow_mut();
-            match (msg, cold.as_mut()) {
-                (None, None) => None,
-                (msg, _) => std::mem::replace(
-                    &mut cold.get_or_insert_with(Box::default).cancel_message,
-                    msg.map(Rc::from),
-                ),
-            }
-        };
+        let cold = self.cold.take();
+        if msg.is_none() && cold.is_none() {
+            return;
+        }
+        self.cold.set(cold);
+        let old =
+            self.with_cold(|cold| std::mem::replace(&mut cold.cancel_message, msg.map(Rc::from)));
         drop(old);
-    }
-
-    pub(crate) fn site(&self) -> &'static Location<'static> {
-        self.site
-    }
-
-    pub(crate) fn event_loop(&self) -> &EventLoop {
-        &self.ev
     }
 
     pub(crate) fn cancelling(&self) -> u32 {
@@ -176,19 +170,15 @@ impl TaskHeader {
     }
 
     fn cancel_message(&self) -> Option<Rc<str>> {
-        self.cold.borrow().as_ref()?.cancel_message.clone()
+        let cold = self.cold.take();
+        let msg = cold.as_ref().and_then(|c| c.cancel_message.clone());
+        self.cold.set(cold);
+        msg
     }
 
     fn wake(&self) {
         if let Some(waker) = self.waker.get() {
             waker.wake_by_ref();
-        }
-    }
-
-    /// Gives up the loop's reference (the task is done).
-    fn release(&self) {
-        if let Some(id) = self.id.take() {
-            self.ev.remove_runnable(id);
         }
     }
 }
@@ -202,6 +192,15 @@ pub(crate) struct TaskHead<T> {
 
 /// A task: state and coroutine in one pinned allocation.
 type TaskCellOf<T, F> = TaskCell<TaskHead<T>, F>;
+
+impl<T> TaskHead<T> {
+    /// Gives up the loop's reference (the task is done).
+    fn release(&self) {
+        if let Some(id) = self.header.id.take() {
+            self.core.event_loop().remove_runnable(id);
+        }
+    }
+}
 
 impl<T: 'static> TaskHead<T> {
     /// Ends the task with `result` (asyncio's end of `__step`).
@@ -222,7 +221,7 @@ impl<T: 'static> TaskHead<T> {
                 let _ = self.core.complete(State::Failed(err));
             }
         }
-        h.release();
+        self.release();
     }
 
     /// Ends the task cancelled without running (more of) its coroutine.
@@ -230,7 +229,7 @@ impl<T: 'static> TaskHead<T> {
         cell.drop_body();
         let head = cell.head();
         head.core.cancel_now(msg);
-        head.header.release();
+        head.release();
     }
 }
 
@@ -244,7 +243,7 @@ where
         let head = cell.head();
         let h = &head.header;
         if !head.core.is_pending() {
-            h.release();
+            head.release();
             return;
         }
         let waiter = h.fut_waiter.take();
@@ -290,7 +289,7 @@ where
         h.id.take();
         if head.core.is_pending() {
             let context = ExceptionContext::new("Task was destroyed but it is pending!")
-                .with_site(h.site)
+                .with_site(head.core.site())
                 .with_extra("task", h.name().to_string());
             ev.call_exception_handler(context);
         }
@@ -301,7 +300,7 @@ where
     }
 
     fn site(cell: &TaskCellOf<T, F>) -> Option<&'static Location<'static>> {
-        Some(cell.head().header.site)
+        Some(cell.head().core.site())
     }
 
     fn collect(cell: Pin<Rc<TaskCellOf<T, F>>>, sink: &mut dyn Any) {
@@ -320,6 +319,14 @@ impl<T: 'static, F: 'static> AnyFuture for TaskCellOf<T, F> {
 impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
     fn header(&self) -> &TaskHeader {
         &self.head().header
+    }
+
+    fn event_loop(&self) -> &EventLoop {
+        self.head().core.event_loop()
+    }
+
+    fn site(&self) -> &'static Location<'static> {
+        self.head().core.site()
     }
 
     fn cancel_task(&self, msg: Option<&str>) -> bool {
@@ -371,7 +378,8 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
     }
 
     fn add_done_hook(&self, hook: crate::future::Hook) -> crate::CallbackId {
-        self.head().core.add_hook(hook, self.head().header.site)
+        let core = &self.head().core;
+        core.add_hook(hook, core.site())
     }
 
     fn add_done_observer(&self, observer: Rc<dyn crate::future::DoneObserver>, index: usize) {
@@ -404,6 +412,10 @@ impl<T: 'static, F: 'static> TaskOf<T> for TaskCellOf<T, F> {
         &self.head().core
     }
 
+    fn as_control_ref(&self) -> &dyn TaskControl {
+        self
+    }
+
     fn as_control(self: Pin<Rc<Self>>) -> Pin<Rc<dyn TaskControl>> {
         self
     }
@@ -414,9 +426,9 @@ impl<T> Drop for TaskHead<T> {
         if let Some(err) = self.core.take_unretrieved_error() {
             let context = ExceptionContext::new("Task exception was never retrieved")
                 .with_error(err.to_shared())
-                .with_site(self.header.site)
+                .with_site(self.core.site())
                 .with_extra("task", self.header.name().to_string());
-            self.header.ev.call_exception_handler(context);
+            self.core.event_loop().call_exception_handler(context);
         }
     }
 }
@@ -424,13 +436,13 @@ impl<T> Drop for TaskHead<T> {
 /// Makes a task's context current for one step and saves it back after
 /// (also when the step panics).
 struct ContextSwap<'a> {
-    slot: &'a RefCell<Option<loop_core::task_context::Context>>,
+    slot: &'a Cell<Option<loop_core::task_context::Context>>,
     prev: Option<Option<loop_core::task_context::Context>>,
 }
 
 impl<'a> ContextSwap<'a> {
-    fn enter(slot: &'a RefCell<Option<loop_core::task_context::Context>>) -> Self {
-        let mine = slot.borrow_mut().take();
+    fn enter(slot: &'a Cell<Option<loop_core::task_context::Context>>) -> Self {
+        let mine = slot.take();
         if mine.is_none() && !loop_core::task_context::is_set() {
             // Nothing to swap (the common case: no task-local values).
             return ContextSwap { slot, prev: None };
@@ -449,7 +461,7 @@ impl Drop for ContextSwap<'_> {
         let prev = self.prev.take().unwrap_or_default();
         let mine = loop_core::task_context::replace(prev);
         if mine.is_some() {
-            *self.slot.borrow_mut() = mine;
+            self.slot.set(mine);
         }
     }
 }
@@ -497,7 +509,7 @@ pub(crate) fn cancel_on_suspend(
     let msg = with_current(|task| {
         let h = task.header();
         let applies = h.must_cancel.get()
-            && h.ev.same_loop(fut_loop)
+            && task.event_loop().same_loop(fut_loop)
             && !std::ptr::eq(task.future_id(), fut_id);
         applies.then(|| h.cancel_message())
     })
@@ -520,7 +532,7 @@ pub(crate) fn before_await(fut_id: *const (), fut_loop: &EventLoop, first: bool)
             )));
         }
         if first {
-            if !h.ev.same_loop(fut_loop) {
+            if !task.event_loop().same_loop(fut_loop) {
                 return Some(Error::Runtime(RuntimeError::new(format!(
                     "Task {} got Future attached to a different loop",
                     h.name()
@@ -598,18 +610,16 @@ impl<T: 'static> Task<T> {
         }
         let head = TaskHead {
             header: TaskHeader {
-                ev: ev.clone(),
                 number: task_number::next_task_number(),
-                site,
                 must_cancel: Cell::new(false),
                 cancels_requested: Cell::new(0),
-                cold: RefCell::new(None),
+                cold: Cell::new(None),
                 fut_waiter: Cell::new(None),
                 id: Cell::new(None),
                 waker: OnceCell::new(),
                 started: Cell::new(false),
                 abort_requested: Cell::new(false),
-                context: RefCell::new(loop_core::task_context::current()),
+                context: Cell::new(loop_core::task_context::current()),
             },
             core: FutureInner::for_task(ev, site),
         };
@@ -676,12 +686,12 @@ impl<T: 'static> Task<T> {
 
     /// Where the task was created.
     pub fn site(&self) -> &'static Location<'static> {
-        self.header().site()
+        self.cell.site()
     }
 
     /// The loop the task runs on.
     pub fn get_loop(&self) -> EventLoop {
-        self.header().event_loop().clone()
+        self.cell.event_loop().clone()
     }
 
     /// The exception the task ended with; see [`Future::exception`](crate::Future::exception).
@@ -718,7 +728,10 @@ impl<T: 'static> Task<T> {
 
     /// The task's context (its task-local values) as it is between steps.
     pub(crate) fn context(&self) -> Option<loop_core::task_context::Context> {
-        self.header().context.borrow().clone()
+        let slot = &self.header().context;
+        let context = slot.take();
+        slot.set(context.clone());
+        context
     }
 
     /// Moves the result out of a finished task, without `T: Clone`; later
@@ -771,26 +784,16 @@ impl<T: Clone + 'static> std::future::Future for Task<T> {
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_task(
-            self.cell.header(),
-            self.cell.is_done(),
-            self.cell.is_cancelled(),
-            f,
-        )
+        debug_task(self.cell.as_control_ref(), f)
     }
 }
 
-fn debug_task(
-    h: &TaskHeader,
-    done: bool,
-    cancelled: bool,
-    f: &mut fmt::Formatter<'_>,
-) -> fmt::Result {
+fn debug_task(task: &dyn TaskControl, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     f.debug_struct("Task")
-        .field("name", &&*h.name())
-        .field("done", &done)
-        .field("cancelled", &cancelled)
-        .field("created_at", &format_args!("{}", h.site))
+        .field("name", &&*task.header().name())
+        .field("done", &task.is_done())
+        .field("cancelled", &task.is_cancelled())
+        .field("created_at", &format_args!("{}", task.site()))
         .finish()
 }
 
@@ -878,12 +881,12 @@ impl AnyTask {
 
     /// The loop the task runs on.
     pub fn get_loop(&self) -> EventLoop {
-        self.control.header().event_loop().clone()
+        self.control.event_loop().clone()
     }
 
     /// Where the task was created.
     pub fn site(&self) -> &'static Location<'static> {
-        self.control.header().site()
+        self.control.site()
     }
 
     /// True if both handles are the same task.
@@ -906,8 +909,7 @@ impl<T> PartialEq<Task<T>> for AnyTask {
 
 impl fmt::Debug for AnyTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.control;
-        debug_task(c.header(), c.is_done(), c.is_cancelled(), f)
+        debug_task(&*self.control, f)
     }
 }
 
