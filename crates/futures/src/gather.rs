@@ -28,7 +28,7 @@ use loop_core::get_running_loop;
 
 use crate::error::Error;
 use crate::future::{DoneObserver, Future};
-use crate::task::{AnyFuture, AnyTask, Task};
+use crate::task::{AnyFuture, AnyTask, Task, TaskControl};
 use crate::task_result::IntoTaskResult;
 
 /// Cancels a child awaitable that is a [`Task`] or a [`Future`] itself
@@ -49,9 +49,37 @@ fn canceller<F: 'static, T: 'static>(aw: &F) -> Option<Canceller> {
     None
 }
 
-/// The shared, type-erased state of one gather.
-pub(crate) struct GatherCore {
-    children: Vec<AnyTask>,
+/// A gather's children, by index: its own typed tasks (`gather`), or
+/// type-erased ones (`gather!` of differently typed awaitables).
+pub(crate) trait Children {
+    fn count(&self) -> usize;
+    fn child(&self, index: usize) -> &dyn TaskControl;
+}
+
+impl<T: 'static> Children for Vec<Task<T>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn child(&self, index: usize) -> &dyn TaskControl {
+        self[index].control()
+    }
+}
+
+impl Children for Vec<AnyTask> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn child(&self, index: usize) -> &dyn TaskControl {
+        self[index].control()
+    }
+}
+
+/// The shared state of one gather; it owns the children (invariant 3),
+/// so the results are moved out of them at the end.
+pub(crate) struct GatherCore<C> {
+    children: C,
     /// By child index (ascending), the awaitables to cancel instead of the
     /// wrapper task; sparse, as most children have none.
     cancellers: Cancellers,
@@ -63,9 +91,9 @@ pub(crate) struct GatherCore {
     done: Future<()>,
 }
 
-impl GatherCore {
+impl<C: Children + 'static> GatherCore<C> {
     pub(crate) fn start(
-        children: Vec<AnyTask>,
+        children: C,
         cancellers: Cancellers,
         return_exceptions: bool,
         done: Future<()>,
@@ -80,30 +108,37 @@ impl GatherCore {
             outcome: RefCell::new(None),
             done,
         });
-        if core.children.is_empty() {
+        if core.children.count() == 0 {
             core.finish(Ok(()));
         }
         let observer: Rc<dyn DoneObserver> = core.clone();
-        for (index, child) in core.children.iter().enumerate() {
-            child.add_done_observer(observer.clone(), index);
+        for index in 0..core.children.count() {
+            core.children
+                .child(index)
+                .add_done_observer(observer.clone(), index);
         }
         core
     }
 
-    fn child_done(&self, child: &AnyTask) {
+    /// The children, for moving their results out once done.
+    pub(crate) fn children(&self) -> &C {
+        &self.children
+    }
+
+    fn child_done(&self, child: &dyn TaskControl) {
         self.finished.set(self.finished.get() + 1);
         if self.outcome.borrow().is_some() {
             // Mark a late child's error retrieved, as asyncio does.
-            let _ = child.error();
+            let _ = child.error_now();
             return;
         }
         if !self.return_exceptions && child.has_error() {
-            if let Some(err) = child.error() {
+            if let Some(err) = child.error_now() {
                 self.finish(Err(err));
                 return;
             }
         }
-        if self.finished.get() == self.children.len() {
+        if self.finished.get() == self.children.count() {
             if self.cancel_requested.get() {
                 let msg = self.cancel_message.borrow().clone();
                 self.finish(Err(Error::cancelled(msg.as_deref())));
@@ -124,10 +159,10 @@ impl GatherCore {
         }
         let mut any = false;
         let mut cancellers = self.cancellers.iter().peekable();
-        for (index, child) in self.children.iter().enumerate() {
+        for index in 0..self.children.count() {
             let cancelled = match cancellers.next_if(|(i, _)| *i == index) {
                 Some((_, cancel)) => cancel(msg),
-                None => child.cancel(msg),
+                None => self.children.child(index).cancel_task(msg),
             };
             if cancelled {
                 any = true;
@@ -157,19 +192,25 @@ impl GatherCore {
     }
 }
 
-impl DoneObserver for GatherCore {
+// The core is never pinned in place (nothing projects into `C`).
+impl<C> Unpin for GatherCore<C> {}
+
+impl<C: Children + 'static> DoneObserver for GatherCore<C> {
     fn notify(&self, index: usize) {
-        if let Some(child) = self.children.get(index) {
-            self.child_done(child);
+        if index < self.children.count() {
+            self.child_done(self.children.child(index));
         }
     }
 }
 
-impl AnyFuture for GatherCore {
+impl<C: Children + 'static> AnyFuture for GatherCore<C> {
     fn cancel_any(&self, msg: Option<&str>) -> bool {
         self.cancel(msg)
     }
 }
+
+/// The core of a `gather!` (children of different types).
+pub(crate) type TupleCore = GatherCore<Vec<AnyTask>>;
 
 /// The spawned children and their cancellers.
 type Spawned<T> = (Vec<Task<T>>, Cancellers);
@@ -201,8 +242,7 @@ where
 
 enum Setup<T> {
     Ready {
-        core: Rc<GatherCore>,
-        tasks: Vec<Task<T>>,
+        core: Rc<GatherCore<Vec<Task<T>>>>,
         signal: Future<()>,
     },
     Failed(Option<Error>),
@@ -218,17 +258,8 @@ fn setup<T: 'static>(spawned: Result<Spawned<T>, Error>, return_exceptions: bool
         Err(err) => return Setup::Failed(Some(err.into())),
     };
     let signal = Future::new(&ev);
-    let core = GatherCore::start(
-        tasks.iter().map(Task::as_any).collect(),
-        cancellers,
-        return_exceptions,
-        signal.clone(),
-    );
-    Setup::Ready {
-        core,
-        tasks,
-        signal,
-    }
+    let core = GatherCore::start(tasks, cancellers, return_exceptions, signal.clone());
+    Setup::Ready { core, signal }
 }
 
 /// Runs every awaitable concurrently; resolves to their results in input
@@ -275,7 +306,7 @@ pub struct GatherSettled<T> {
     setup: Setup<T>,
 }
 
-impl<T> Setup<T> {
+impl<T: 'static> Setup<T> {
     fn cancel(&self, msg: Option<&str>) -> bool {
         match self {
             Setup::Ready { core, .. } => core.cancel(msg),
@@ -295,13 +326,9 @@ impl<T> Setup<T> {
             Setup::Failed(err) => Poll::Ready(Err(err
                 .take()
                 .unwrap_or_else(|| Error::msg("gather polled after completion")))),
-            Setup::Ready {
-                core,
-                tasks,
-                signal,
-            } => {
+            Setup::Ready { core, signal } => {
                 ready!(core.poll_outcome(signal, cx))?;
-                Poll::Ready(Ok(tasks))
+                Poll::Ready(Ok(core.children()))
             }
         }
     }
@@ -309,7 +336,7 @@ impl<T> Setup<T> {
 
 macro_rules! gather_common {
     ($name:ident) => {
-        impl<T> $name<T> {
+        impl<T: 'static> $name<T> {
             /// Cancels every child; false if the gather is already done or
             /// no child could be cancelled.
             pub fn cancel(&self, msg: Option<&str>) -> bool {
@@ -322,7 +349,7 @@ macro_rules! gather_common {
             }
         }
 
-        impl<T> fmt::Debug for $name<T> {
+        impl<T: 'static> fmt::Debug for $name<T> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($name))
                     .field("done", &self.done())
@@ -361,7 +388,7 @@ pub mod tuple {
     /// The future [`gather!`](crate::gather!) returns: a tuple of tasks.
     #[must_use = "futures do nothing unless awaited"]
     pub struct GatherTuple<Ts> {
-        pub(super) state: Option<(Rc<GatherCore>, Ts, Future<()>)>,
+        pub(super) state: Option<(Rc<TupleCore>, Ts, Future<()>)>,
         pub(super) error: Option<Error>,
     }
 

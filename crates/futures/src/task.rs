@@ -719,6 +719,11 @@ impl<T: 'static> Task<T> {
         self.core().remove_callback(id)
     }
 
+    /// The task's type-erased side.
+    pub(crate) fn control(&self) -> &dyn TaskControl {
+        self.cell.as_control_ref()
+    }
+
     /// A type-erased handle to this task.
     pub fn as_any(&self) -> AnyTask {
         AnyTask {
@@ -819,18 +824,9 @@ impl AnyTask {
         self.control.remove_done_hook(id)
     }
 
-    /// Tells `observer` (inline, with `index`) once the task is done.
-    pub(crate) fn add_done_observer(
-        &self,
-        observer: Rc<dyn crate::future::DoneObserver>,
-        index: usize,
-    ) {
-        self.control.add_done_observer(observer, index);
-    }
-
-    /// True if the task failed or was cancelled; marks nothing retrieved.
-    pub(crate) fn has_error(&self) -> bool {
-        self.control.has_error()
+    /// The task's type-erased side.
+    pub(crate) fn control(&self) -> &dyn TaskControl {
+        &*self.control
     }
 
     /// The error the task ended with — its exception or its cancellation —
