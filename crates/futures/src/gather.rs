@@ -18,13 +18,13 @@
 //!    would never reach it and leave it running.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
-use loop_core::get_running_loop;
+use loop_core::{EventLoop, get_running_loop};
 
 use crate::error::Error;
 use crate::future::{DoneObserver, Future};
@@ -79,10 +79,13 @@ impl Children for Vec<AnyTask> {
 /// The shared state of one gather; it owns the children (invariant 3),
 /// so the results are moved out of them at the end.
 pub(crate) struct GatherCore<C> {
-    children: C,
+    /// Set once every child is spawned ([`GatherCore::attach`]); children
+    /// are told to report here as each is spawned, while its memory is
+    /// still in cache.
+    children: OnceCell<C>,
     /// By child index (ascending), the awaitables to cancel instead of the
     /// wrapper task; sparse, as most children have none.
-    cancellers: Cancellers,
+    cancellers: OnceCell<Cancellers>,
     return_exceptions: bool,
     finished: Cell<usize>,
     cancel_requested: Cell<bool>,
@@ -92,37 +95,51 @@ pub(crate) struct GatherCore<C> {
 }
 
 impl<C: Children + 'static> GatherCore<C> {
-    pub(crate) fn start(
-        children: C,
-        cancellers: Cancellers,
-        return_exceptions: bool,
-        done: Future<()>,
-    ) -> Rc<Self> {
-        let core = Rc::new(GatherCore {
-            children,
-            cancellers,
+    /// A core whose children are still to be spawned and attached.
+    fn new(return_exceptions: bool, done: Future<()>) -> Rc<Self> {
+        Rc::new(GatherCore {
+            children: OnceCell::new(),
+            cancellers: OnceCell::new(),
             return_exceptions,
             finished: Cell::new(0),
             cancel_requested: Cell::new(false),
             cancel_message: RefCell::new(None),
             outcome: RefCell::new(None),
             done,
-        });
-        if core.children.count() == 0 {
-            core.finish(Ok(()));
+        })
+    }
+
+    /// Takes the spawned children (each already told to report here).
+    fn attach(&self, children: C, cancellers: Cancellers) {
+        let empty = children.count() == 0;
+        let _ = self.children.set(children);
+        let _ = self.cancellers.set(cancellers);
+        if empty {
+            self.finish(Ok(()));
         }
+    }
+
+    /// A core for children spawned already (`gather!`).
+    pub(crate) fn start(
+        children: C,
+        cancellers: Cancellers,
+        return_exceptions: bool,
+        done: Future<()>,
+    ) -> Rc<Self> {
+        let core = Self::new(return_exceptions, done);
         let observer: Rc<dyn DoneObserver> = core.clone();
-        for index in 0..core.children.count() {
-            core.children
+        for index in 0..children.count() {
+            children
                 .child(index)
                 .add_done_observer(observer.clone(), index);
         }
+        core.attach(children, cancellers);
         core
     }
 
     /// The children, for moving their results out once done.
-    pub(crate) fn children(&self) -> &C {
-        &self.children
+    pub(crate) fn children(&self) -> Option<&C> {
+        self.children.get()
     }
 
     fn child_done(&self, child: &dyn TaskControl) {
@@ -138,7 +155,8 @@ impl<C: Children + 'static> GatherCore<C> {
                 return;
             }
         }
-        if self.finished.get() == self.children.count() {
+        let count = self.children.get().map_or(usize::MAX, Children::count);
+        if self.finished.get() == count {
             if self.cancel_requested.get() {
                 let msg = self.cancel_message.borrow().clone();
                 self.finish(Err(Error::cancelled(msg.as_deref())));
@@ -157,12 +175,16 @@ impl<C: Children + 'static> GatherCore<C> {
         if self.outcome.borrow().is_some() {
             return false;
         }
+        let (Some(children), Some(cancellers)) = (self.children.get(), self.cancellers.get())
+        else {
+            return false;
+        };
         let mut any = false;
-        let mut cancellers = self.cancellers.iter().peekable();
-        for index in 0..self.children.count() {
+        let mut cancellers = cancellers.iter().peekable();
+        for index in 0..children.count() {
             let cancelled = match cancellers.next_if(|(i, _)| *i == index) {
                 Some((_, cancel)) => cancel(msg),
-                None => self.children.child(index).cancel_task(msg),
+                None => children.child(index).cancel_task(msg),
             };
             if cancelled {
                 any = true;
@@ -197,8 +219,11 @@ impl<C> Unpin for GatherCore<C> {}
 
 impl<C: Children + 'static> DoneObserver for GatherCore<C> {
     fn notify(&self, index: usize) {
-        if index < self.children.count() {
-            self.child_done(self.children.child(index));
+        // Not attached: the gather failed while spawning; nobody waits.
+        if let Some(children) = self.children.get() {
+            if index < children.count() {
+                self.child_done(children.child(index));
+            }
         }
     }
 }
@@ -218,16 +243,19 @@ type Spawned<T> = (Vec<Task<T>>, Cancellers);
 /// Child index → canceller, ascending, only for the children that have one.
 pub(crate) type Cancellers = Vec<(usize, Canceller)>;
 
-/// Spawns each awaitable as a task on the running loop.
-#[track_caller]
-fn spawn_all<I, F, R>(aws: I) -> Result<Spawned<R::Ok>, Error>
+/// Spawns each awaitable as a task on `ev`, each told to report to
+/// `observer` with its index.
+fn spawn_all<I, F, R>(
+    ev: &EventLoop,
+    aws: I,
+    observer: &Rc<dyn DoneObserver>,
+    site: &'static std::panic::Location<'static>,
+) -> Result<Spawned<R::Ok>, Error>
 where
     I: IntoIterator<Item = F>,
     F: std::future::Future<Output = R> + 'static,
     R: IntoTaskResult,
 {
-    let site = std::panic::Location::caller();
-    let ev = get_running_loop()?;
     let aws = aws.into_iter();
     let mut tasks = Vec::with_capacity(aws.size_hint().0);
     let mut cancellers = Vec::new();
@@ -235,7 +263,9 @@ where
         if let Some(cancel) = canceller::<F, R::Ok>(&aw) {
             cancellers.push((index, cancel));
         }
-        tasks.push(Task::spawn(&ev, aw, site)?);
+        let task = Task::spawn(ev, aw, site)?;
+        task.control().add_done_observer(observer.clone(), index);
+        tasks.push(task);
     }
     Ok((tasks, cancellers))
 }
@@ -248,18 +278,31 @@ enum Setup<T> {
     Failed(Option<Error>),
 }
 
-fn setup<T: 'static>(spawned: Result<Spawned<T>, Error>, return_exceptions: bool) -> Setup<T> {
-    let (tasks, cancellers) = match spawned {
-        Ok(spawned) => spawned,
-        Err(err) => return Setup::Failed(Some(err)),
-    };
+/// Spawns the children of a `gather`/`gather_settled`.
+fn setup<I, F, R>(
+    aws: I,
+    return_exceptions: bool,
+    site: &'static std::panic::Location<'static>,
+) -> Setup<R::Ok>
+where
+    I: IntoIterator<Item = F>,
+    F: std::future::Future<Output = R> + 'static,
+    R: IntoTaskResult,
+{
     let ev = match get_running_loop() {
         Ok(ev) => ev,
         Err(err) => return Setup::Failed(Some(err.into())),
     };
-    let signal = Future::new(&ev);
-    let core = GatherCore::start(tasks, cancellers, return_exceptions, signal.clone());
-    Setup::Ready { core, signal }
+    let signal = Future::with_site(&ev, site);
+    let core = GatherCore::new(return_exceptions, signal.clone());
+    let observer: Rc<dyn DoneObserver> = core.clone();
+    match spawn_all(&ev, aws, &observer, site) {
+        Ok((tasks, cancellers)) => {
+            core.attach(tasks, cancellers);
+            Setup::Ready { core, signal }
+        }
+        Err(err) => Setup::Failed(Some(err)),
+    }
 }
 
 /// Runs every awaitable concurrently; resolves to their results in input
@@ -276,7 +319,7 @@ where
     R: IntoTaskResult,
 {
     Gather {
-        setup: setup(spawn_all(aws), false),
+        setup: setup(aws, false, std::panic::Location::caller()),
     }
 }
 
@@ -290,7 +333,7 @@ where
     R: IntoTaskResult,
 {
     GatherSettled {
-        setup: setup(spawn_all(aws), true),
+        setup: setup(aws, true, std::panic::Location::caller()),
     }
 }
 
@@ -328,7 +371,7 @@ impl<T: 'static> Setup<T> {
                 .unwrap_or_else(|| Error::msg("gather polled after completion")))),
             Setup::Ready { core, signal } => {
                 ready!(core.poll_outcome(signal, cx))?;
-                Poll::Ready(Ok(core.children()))
+                Poll::Ready(Ok(core.children().map_or(&[], Vec::as_slice)))
             }
         }
     }
