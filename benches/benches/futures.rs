@@ -15,16 +15,11 @@
 use std::time::Duration;
 
 use benches::workloads::{
-    TASKS, create_task_run_tokio, create_task_run_tulip, tokio_rt, tulip_loop,
+    TASKS, TRIPS, create_task_run_tokio, create_task_run_tulip, future_round_trip_tokio,
+    future_round_trip_tulip, tokio_rt, tokio_trips, tulip_loop,
 };
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
-use loop_core::EventLoop;
-use loop_futures::{Error, EventLoopExt};
-use tokio::sync::oneshot;
 use tokio::task::LocalSet;
-
-/// Round trips per iteration of `future_round_trip`.
-const TRIPS: u64 = 100_000;
 
 // ===== 1. create_task + run =====
 
@@ -51,33 +46,6 @@ fn create_task_run(c: &mut Criterion) {
 
 // ===== 2. future round trip =====
 
-/// tulip: the coroutine of the awaiting task.
-async fn tulip_trips(ev: EventLoop) -> Result<(), Error> {
-    for i in 0..TRIPS {
-        let fut = ev.create_future::<u64>();
-        let setter = fut.clone();
-        ev.call_soon(move |_| {
-            setter.set_result(i).expect("the future is pending");
-        })?;
-        let got = fut.await?;
-        assert_eq!(got, i);
-    }
-    Ok(())
-}
-
-/// tokio: the coroutine of the awaiting task; each trip spawns the local
-/// task that completes the oneshot (tokio's unit of "run this soon").
-async fn tokio_trips() {
-    for i in 0..TRIPS {
-        let (tx, rx) = oneshot::channel::<u64>();
-        drop(tokio::task::spawn_local(async move {
-            tx.send(i).expect("the receiver is alive");
-        }));
-        let got = rx.await.expect("the sender sent");
-        assert_eq!(got, i);
-    }
-}
-
 fn future_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("future_round_trip");
     group.throughput(Throughput::Elements(TRIPS));
@@ -90,10 +58,7 @@ fn future_round_trip(c: &mut Criterion) {
     // `set_result`) in the one after that.
     let ev = tulip_loop();
     group.bench_function("tulip", |b| {
-        b.iter(|| {
-            ev.run_until_complete(tulip_trips(ev.clone()))
-                .expect("round trips");
-        });
+        b.iter(|| future_round_trip_tulip(&ev));
     });
     ev.close().expect("close");
 
@@ -105,13 +70,7 @@ fn future_round_trip(c: &mut Criterion) {
     let rt = tokio_rt();
     let local = LocalSet::new();
     group.bench_function("tokio", |b| {
-        b.iter(|| {
-            local.block_on(&rt, async {
-                tokio::task::spawn_local(tokio_trips())
-                    .await
-                    .expect("the task finished");
-            });
-        });
+        b.iter(|| future_round_trip_tokio(&rt, &local));
     });
     // For information: the same loop awaited in the `block_on` future
     // itself. A woken `block_on` future is polled again only after a

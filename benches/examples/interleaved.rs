@@ -26,14 +26,16 @@
 //! ```
 //!
 //! Sides: `tulip-create`, `tokio-create`, `tulip-gather`, `tokio-gather`
-//! (the gathers run ten per iteration).
+//! (the gathers run ten per iteration), `tulip-trips`, `tokio-trips`
+//! (`future_round_trip`).
 
 #![allow(clippy::print_stdout)] // a measuring tool: printing is its output
 
 use std::time::{Duration, Instant};
 
 use benches::workloads::{
-    create_task_run_tokio, create_task_run_tulip, gather_tokio, gather_tulip, tokio_rt, tulip_loop,
+    create_task_run_tokio, create_task_run_tulip, future_round_trip_tokio, future_round_trip_tulip,
+    gather_tokio, gather_tulip, tokio_rt, tulip_loop,
 };
 use tokio::task::LocalSet;
 
@@ -85,6 +87,8 @@ fn only(side: &str) {
             "tokio-create" => create_task_run_tokio(&rt),
             "tulip-gather" => (0..10).for_each(|_| gather_tulip(&ev)),
             "tokio-gather" => (0..10).for_each(|_| gather_tokio(&rt, &local)),
+            "tulip-trips" => future_round_trip_tulip(&ev),
+            "tokio-trips" => future_round_trip_tokio(&rt, &local),
             other => panic!("unknown side {other:?}"),
         }
     }
@@ -117,5 +121,12 @@ fn main() {
         b.push(time(|| gather_tokio(&rt, &local)));
     }
     summary("gather_1e4", &mut a, &mut b);
+
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        a.push(time(|| future_round_trip_tulip(&ev)));
+        b.push(time(|| future_round_trip_tokio(&rt, &local)));
+    }
+    summary("future_round_trip", &mut a, &mut b);
     ev.close().expect("close");
 }

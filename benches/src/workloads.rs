@@ -10,10 +10,13 @@ use std::cell::Cell;
 use loop_core::EventLoop;
 use loop_futures::{Error, EventLoopExt, gather};
 use tokio::runtime::Runtime;
+use tokio::sync::oneshot;
 use tokio::task::LocalSet;
 
 /// Tasks per iteration of `create_task_run`.
 pub const TASKS: u64 = 100_000;
+/// Round trips per iteration of `future_round_trip`.
+pub const TRIPS: u64 = 100_000;
 /// Children per `gather_1e4`.
 pub const GATHER_N: u64 = 10_000;
 
@@ -109,4 +112,51 @@ pub fn gather_tokio(rt: &Runtime, local: &LocalSet) {
     });
     assert_eq!(out.len() as u64, GATHER_N);
     assert_eq!(out.iter().sum::<u64>(), expected_sum(GATHER_N));
+}
+
+/// tulip: the coroutine of the awaiting task. A task creates a future,
+/// schedules a loop callback (`call_soon`) that sets its result, and awaits
+/// it; `TRIPS` times in a row. Under asyncio's rule each trip is two loop
+/// iterations: the callback runs in the iteration after the task's step,
+/// and the task's wake-up (scheduled by `set_result`) in the one after.
+async fn tulip_trips(ev: EventLoop) -> Result<(), Error> {
+    for i in 0..TRIPS {
+        let fut = ev.create_future::<u64>();
+        let setter = fut.clone();
+        ev.call_soon(move |_| {
+            setter.set_result(i).expect("the future is pending");
+        })?;
+        let got = fut.await?;
+        assert_eq!(got, i);
+    }
+    Ok(())
+}
+
+/// One iteration of `future_round_trip` on tulip.
+pub fn future_round_trip_tulip(ev: &EventLoop) {
+    ev.run_until_complete(tulip_trips(ev.clone()))
+        .expect("round trips");
+}
+
+/// tokio: the coroutine of the awaiting task; each trip spawns the local
+/// task that completes the oneshot (tokio's unit of "run this soon").
+pub async fn tokio_trips() {
+    for i in 0..TRIPS {
+        let (tx, rx) = oneshot::channel::<u64>();
+        drop(tokio::task::spawn_local(async move {
+            tx.send(i).expect("the receiver is alive");
+        }));
+        let got = rx.await.expect("the sender sent");
+        assert_eq!(got, i);
+    }
+}
+
+/// One iteration of `future_round_trip` on tokio: the awaiter is a local
+/// task, as on tulip's side.
+pub fn future_round_trip_tokio(rt: &Runtime, local: &LocalSet) {
+    local.block_on(rt, async {
+        tokio::task::spawn_local(tokio_trips())
+            .await
+            .expect("the task finished");
+    });
 }

@@ -378,13 +378,20 @@ impl<T: 'static> FutureInner<T> {
         T: Clone,
     {
         let first_poll = waiter.is_none();
-        if first_poll && self.is_pending() {
-            // A task cancelled while running cancels what it now suspends
-            // on (task.rs, rule 2).
-            task::cancel_on_suspend(self.id(), &self.ev, &me);
-        }
-        if let Some(err) = task::before_await(self.id(), &self.ev, first_poll) {
-            return Poll::Ready(Err(err));
+        let pending = self.is_pending();
+        // The usual case in one look at the current task: no cancellation
+        // pending, nothing to refuse; it also records what the task will be
+        // suspended on. Anything else takes the general path below.
+        let fast = task::await_fast(self.id(), &self.ev, first_poll, pending, &me);
+        if !fast {
+            if first_poll && pending {
+                // A task cancelled while running cancels what it now
+                // suspends on (task.rs, rule 2).
+                task::cancel_on_suspend(self.id(), &self.ev, &me);
+            }
+            if let Some(err) = task::before_await(self.id(), &self.ev, first_poll) {
+                return Poll::Ready(Err(err));
+            }
         }
         if let Some(result) = self.try_take_result() {
             if let Some(id) = waiter.take() {
@@ -398,7 +405,9 @@ impl<T: 'static> FutureInner<T> {
                 *waiter = NonZeroU64::new(self.push_waiter(WaiterKind::Waker(cx.waker().clone())))
             }
         }
-        task::set_fut_waiter(me());
+        if !fast {
+            task::set_fut_waiter(me());
+        }
         Poll::Pending
     }
 

@@ -520,6 +520,46 @@ pub(crate) fn cancel_on_suspend(
     }
 }
 
+/// The common await, decided in one look at the current task: outside a
+/// task, or inside one with no cancellation pending and (on the first poll)
+/// a future of the same loop that is not the task's own, returns true and,
+/// if the future is `pending`, records it as the task's `fut_waiter` (rule
+/// 1). Otherwise returns false and changes nothing: the caller runs
+/// [`cancel_on_suspend`], [`before_await`] and [`set_fut_waiter`].
+pub(crate) fn await_fast(
+    fut_id: *const (),
+    fut_loop: &EventLoop,
+    first: bool,
+    pending: bool,
+    me: impl FnOnce() -> Pin<Rc<dyn AnyFuture>>,
+) -> bool {
+    let outcome = with_current(|task| {
+        let h = task.header();
+        if h.must_cancel.get() {
+            return (false, None);
+        }
+        if first
+            && (!task.event_loop().same_loop(fut_loop) || std::ptr::eq(task.future_id(), fut_id))
+        {
+            return (false, None);
+        }
+        let old = if pending {
+            h.fut_waiter.replace(Some(me()))
+        } else {
+            None
+        };
+        (true, old)
+    });
+    // The replaced waiter is dropped outside the borrow of the current task.
+    match outcome {
+        Some((fast, old)) => {
+            drop(old);
+            fast
+        }
+        None => true,
+    }
+}
+
 /// Checks made when a tulip future is polled from inside a task: a pending
 /// cancellation is delivered (rule 2), and on the first poll, a future of
 /// another loop or the task's own future is refused.
