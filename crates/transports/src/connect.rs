@@ -24,7 +24,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::dns::getaddrinfo;
 use crate::protocol::{BufferedProtocol, Protocol};
-use crate::protocol_sink::{BufferedSink, ProtocolSink, StreamSink};
+use crate::protocol_sink::{BufferedSink, ProtocolSink, protocol_sink};
 use crate::tcp::{TcpInner, to_io};
 use crate::transport::Transport;
 
@@ -95,7 +95,7 @@ where
 {
     let stream = connect_stream(ev, host, port, options).await?;
     let protocol = Rc::new(RefCell::new(factory()));
-    let transport = attach(ev, stream, Rc::new(StreamSink(protocol.clone()))).await?;
+    let transport = attach(ev, stream, protocol_sink(protocol.clone())).await?;
     Ok((transport, protocol))
 }
 
@@ -144,7 +144,7 @@ where
     let transport = attach(
         ev,
         TcpStream::from_std(sock),
-        Rc::new(StreamSink(protocol.clone())),
+        protocol_sink(protocol.clone()),
     )
     .await?;
     Ok((transport, protocol))

@@ -9,6 +9,16 @@
 //!    the kernel are always delivered in the same call.
 //! 3. A panic in a protocol method is caught here and returned as
 //!    [`Panicked`], so the transport closes only that connection.
+//! 4. A [`StreamReaderProtocol`], however it is attached
+//!    ([`protocol_sink`]: `create_connection`, `create_server`,
+//!    `connect_accepted_socket`, `set_protocol`, and so the stream
+//!    helpers), gets a [`ReaderSink`]: the `recv` goes into its reader's
+//!    buffer (straight into a chunk, or for small messages through the
+//!    shared buffer into an exact copy; see `StreamReader::receive_with`),
+//!    with the same wake-up and flow control as `feed_data`. Its other
+//!    callbacks are the protocol's own, and `get_protocol` finds it as
+//!    usual. Any other `Protocol` reads into the loop's shared buffer and
+//!    gets `data_received`.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -17,8 +27,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use mio::net::TcpStream;
+use rustix::buffer::spare_capacity;
+use rustix::net::{RecvFlags, recv};
 
-use crate::protocol::{BufferedProtocol, Protocol};
+use crate::protocol::{BaseProtocol, BufferedProtocol, Protocol};
+use crate::streams::{Room, StreamReaderProtocol};
 use crate::transport::Transport;
 
 /// A protocol method panicked; carries the payload.
@@ -62,6 +75,27 @@ pub(crate) trait ProtocolSink {
 
 pub(crate) struct StreamSink<P>(pub(crate) Rc<RefCell<P>>);
 pub(crate) struct BufferedSink<P>(pub(crate) Rc<RefCell<P>>);
+/// A [`StreamReaderProtocol`]: reads go straight into its reader's buffer.
+pub(crate) struct ReaderSink(pub(crate) Rc<RefCell<StreamReaderProtocol>>);
+
+/// The sink of a [`Protocol`]: a [`ReaderSink`] if it is a
+/// [`StreamReaderProtocol`] (invariant 4), a [`StreamSink`] otherwise.
+pub(crate) fn protocol_sink<P: Protocol>(protocol: Rc<RefCell<P>>) -> Rc<dyn ProtocolSink> {
+    let any: Rc<dyn Any> = protocol.clone();
+    match any.downcast::<RefCell<StreamReaderProtocol>>() {
+        Ok(reader) => Rc::new(ReaderSink(reader)),
+        Err(_) => Rc::new(StreamSink(protocol)),
+    }
+}
+
+/// The protocol of a [`StreamSink`] or [`ReaderSink`], if it is a `P`.
+pub(crate) fn downcast_protocol<P: Protocol>(sink: &dyn Any) -> Option<Rc<RefCell<P>>> {
+    if let Some(sink) = sink.downcast_ref::<StreamSink<P>>() {
+        return Some(sink.0.clone());
+    }
+    let reader: Rc<dyn Any> = sink.downcast_ref::<ReaderSink>()?.0.clone();
+    reader.downcast::<RefCell<P>>().ok()
+}
 
 fn read_into(sock: &TcpStream, buf: &mut [u8]) -> Result<usize, io::Error> {
     let mut reader: &TcpStream = sock;
@@ -69,6 +103,17 @@ fn read_into(sock: &TcpStream, buf: &mut [u8]) -> Result<usize, io::Error> {
         match reader.read(buf) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
+        }
+    }
+}
+
+/// Receives into `buf`'s spare capacity (appending); 0 is EOF.
+fn recv_spare(sock: &TcpStream, buf: &mut Vec<u8>) -> Result<usize, io::Error> {
+    loop {
+        match recv(sock, spare_capacity(buf), RecvFlags::empty()) {
+            Ok((n, _)) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
         }
     }
 }
@@ -163,6 +208,38 @@ impl<P: BufferedProtocol> ProtocolSink for BufferedSink<P> {
                 Ok(()) => ReadOutcome::Data { full: n == len },
                 Err(panic) => ReadOutcome::Panicked(panic),
             },
+            Ok(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+            Ok(Err(err)) => ReadOutcome::Failed(err),
+        }
+    }
+}
+
+impl ProtocolSink for ReaderSink {
+    common_calls!();
+
+    fn read(&self, sock: &TcpStream, shared: &mut [u8]) -> ReadOutcome {
+        let Ok(p) = self.0.try_borrow_mut() else {
+            return ReadOutcome::Busy;
+        };
+        let Some(reader) = p.reader() else {
+            // No reader any more: read and drop, as `data_received` would.
+            return match read_into(sock, shared) {
+                Ok(0) => ReadOutcome::Eof,
+                Ok(n) => ReadOutcome::Data {
+                    full: n == shared.len(),
+                },
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+                Err(err) => ReadOutcome::Failed(err),
+            };
+        };
+        let recv = |room: Room<'_>| match room {
+            Room::Spare(vec) => recv_spare(sock, vec),
+            Room::Scratch(slice) => read_into(sock, slice),
+        };
+        match guard(|| reader.receive_with(shared, recv)) {
+            Err(panic) => ReadOutcome::Panicked(panic),
+            Ok(Ok((0, _))) => ReadOutcome::Eof,
+            Ok(Ok((_, full))) => ReadOutcome::Data { full },
             Ok(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
             Ok(Err(err)) => ReadOutcome::Failed(err),
         }

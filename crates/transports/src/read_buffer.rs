@@ -3,7 +3,10 @@
 //! Reads happen only from the loop's dispatch, one transport at a time,
 //! and a protocol sees the bytes only during `data_received`; so one
 //! 256 KiB buffer serves every connection (a server with 1000 connections
-//! does not hold 1000 buffers).
+//! does not hold 1000 buffers). A `BufferedProtocol` receives into its
+//! own buffer instead, and so does a `StreamReaderProtocol` past small
+//! messages (small ones come through here and are copied into the
+//! reader's buffer).
 
 use std::cell::RefCell;
 use std::rc::Rc;

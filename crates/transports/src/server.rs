@@ -34,7 +34,7 @@ use socket2::{Domain, Socket, TcpKeepalive, Type};
 use crate::constants::{ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG};
 use crate::dns::getaddrinfo;
 use crate::protocol::{BufferedProtocol, Protocol};
-use crate::protocol_sink::{BufferedSink, ProtocolSink, StreamSink};
+use crate::protocol_sink::{BufferedSink, ProtocolSink, protocol_sink};
 use crate::tcp::{TcpInner, to_io};
 
 /// Options of [`create_server`].
@@ -120,9 +120,7 @@ where
     P: Protocol,
     F: Fn() -> P + 'static,
 {
-    let factory: SinkFactory = Rc::new(move || {
-        Rc::new(StreamSink(Rc::new(RefCell::new(factory())))) as Rc<dyn ProtocolSink>
-    });
+    let factory: SinkFactory = Rc::new(move || protocol_sink(Rc::new(RefCell::new(factory()))));
     start(ev, factory, hosts, port, options).await
 }
 

@@ -12,10 +12,13 @@
 //! 1. The socket is registered once, edge-triggered, for reading and
 //!    writing; no `epoll_ctl` happens on the read or write path.
 //! 2. Reads: up to [`READS_PER_WAKEUP`] reads of up to 256 KiB per event,
-//!    into one buffer shared by every transport of the loop. A short read
-//!    means the socket is drained (edge-triggered contract), unless the
-//!    event also said the peer closed, in which case reading goes on to see
-//!    the EOF. A full budget reschedules the source for the next iteration.
+//!    into one buffer shared by every transport of the loop (a
+//!    `BufferedProtocol` reads into its own buffer, a
+//!    `StreamReaderProtocol` past small messages into its reader's: see
+//!    [`protocol_sink`](crate::protocol_sink)). A short read means the
+//!    socket is drained (edge-triggered contract), unless the event also
+//!    said the peer closed, in which case reading goes on to see the EOF. A
+//!    full budget reschedules the source for the next iteration.
 //! 3. Writes: `write` sends at once when nothing is buffered and keeps only
 //!    what the socket did not take; the buffer is flushed with vectored
 //!    sends on writable events. Every send uses `MSG_NOSIGNAL`: a peer reset

@@ -12,7 +12,7 @@ use socket2::SockRef;
 
 use crate::flow_control::{InvalidWriteLimits, WriteLimits};
 use crate::protocol::{BufferedProtocol, Protocol};
-use crate::protocol_sink::{BufferedSink, StreamSink};
+use crate::protocol_sink::{BufferedSink, downcast_protocol, protocol_sink};
 use crate::tcp::TcpInner;
 
 /// One value of [`Transport::get_extra_info`].
@@ -158,7 +158,7 @@ impl Transport {
 
     /// Replaces the protocol (asyncio's `set_protocol`).
     pub fn set_protocol<P: Protocol>(&self, protocol: Rc<RefCell<P>>) {
-        self.inner.set_protocol(Rc::new(StreamSink(protocol)));
+        self.inner.set_protocol(protocol_sink(protocol));
     }
 
     /// Replaces the protocol with a buffered one.
@@ -168,9 +168,7 @@ impl Transport {
 
     /// The protocol, if it is a `P` (asyncio's `get_protocol`).
     pub fn get_protocol<P: Protocol>(&self) -> Option<Rc<RefCell<P>>> {
-        self.inner
-            .protocol_any(|any| any.downcast_ref::<StreamSink<P>>().map(|s| s.0.clone()))
-            .flatten()
+        self.inner.protocol_any(downcast_protocol::<P>).flatten()
     }
 
     /// The buffered protocol, if it is a `P`.

@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::Future as StdFuture;
 use std::io;
 use std::pin::Pin;
@@ -16,56 +16,14 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use loop_core::EventLoop;
 use loop_futures::{Error, EventLoopExt, sleep, yield_now};
 use loop_transports::{
-    BufferCapExceeded, DEFAULT_HIGH_WATER, IncompleteReadError, Server, StreamOptions,
-    StreamReader, StreamWriter, open_connection, start_server, start_server_with,
+    BufferCapExceeded, DEFAULT_HIGH_WATER, IncompleteReadError, StreamOptions, StreamReader,
+    StreamWriter, open_connection, start_server,
 };
-use support::{Harness, iterations, pattern, wait_until};
+use support::{Harness, Parked, iterations, pattern};
 
 const CHUNK: usize = 64 * 1024;
-
-/// A server whose handler only records each client's reader and writer
-/// (so the test decides when the server side reads).
-struct Parked {
-    server: Server,
-    port: u16,
-    clients: Rc<RefCell<Vec<(StreamReader, StreamWriter)>>>,
-}
-
-async fn parked_server(ev: &EventLoop, limit: Option<usize>) -> Result<Parked, Error> {
-    let clients: Rc<RefCell<Vec<(StreamReader, StreamWriter)>>> = Rc::default();
-    let list = clients.clone();
-    let server = start_server_with(
-        ev,
-        move |reader, writer| list.borrow_mut().push((reader, writer)),
-        &["127.0.0.1"],
-        0,
-        StreamOptions {
-            limit,
-            ..StreamOptions::default()
-        },
-    )
-    .await?;
-    let port = server.sockets()[0].port();
-    Ok(Parked {
-        server,
-        port,
-        clients,
-    })
-}
-
-impl Parked {
-    async fn client(&self, index: usize) -> Result<(StreamReader, StreamWriter), Error> {
-        let clients = self.clients.clone();
-        wait_until("the server side of the connection", move || {
-            clients.borrow().len() > index
-        })
-        .await?;
-        Ok(self.clients.borrow()[index].clone())
-    }
-}
 
 /// Counts how many times the wrapped future is polled.
 struct Counted<F: StdFuture> {
@@ -177,7 +135,7 @@ fn drain_waits_without_spinning_until_the_peer_reads() {
     let h = Harness::new();
     h.run(|ev| async move {
         // A small server-side limit: the server pauses reading early.
-        let parked = parked_server(&ev, Some(1024)).await?;
+        let parked = Parked::start(&ev, Some(1024)).await?;
         let (reader, writer) =
             open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
         let (server_reader, server_writer) = parked.client(0).await?;
@@ -243,7 +201,7 @@ fn drain_waits_without_spinning_until_the_peer_reads() {
 fn peer_reset_reaches_reader_and_writer() {
     let h = Harness::new();
     h.run(|ev| async move {
-        let parked = parked_server(&ev, None).await?;
+        let parked = Parked::start(&ev, None).await?;
         let (reader, writer) =
             open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
         let (_server_reader, server_writer) = parked.client(0).await?;
@@ -299,7 +257,7 @@ fn peer_reset_reaches_reader_and_writer() {
 fn peer_reset_wakes_a_waiting_drain() {
     let h = Harness::new();
     h.run(|ev| async move {
-        let parked = parked_server(&ev, Some(1024)).await?;
+        let parked = Parked::start(&ev, Some(1024)).await?;
         let (_reader, writer) =
             open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
         let (_server_reader, server_writer) = parked.client(0).await?;
@@ -338,7 +296,7 @@ fn peer_reset_wakes_a_waiting_drain() {
 fn eof_mid_readexactly_is_incomplete_read() {
     let h = Harness::new();
     h.run(|ev| async move {
-        let parked = parked_server(&ev, None).await?;
+        let parked = Parked::start(&ev, None).await?;
         let (reader, writer) =
             open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
         let (server_reader, server_writer) = parked.client(0).await?;
@@ -377,7 +335,7 @@ fn buffer_cap_refuses_writes() {
     const CAP: usize = 256 * 1024;
     let h = Harness::new();
     h.run(|ev| async move {
-        let parked = parked_server(&ev, Some(1024)).await?;
+        let parked = Parked::start(&ev, Some(1024)).await?;
         let (_reader, writer) =
             open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
         let (server_reader, server_writer) = parked.client(0).await?;

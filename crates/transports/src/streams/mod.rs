@@ -6,10 +6,14 @@
 //!   reader and a writer.
 //!
 //! How the layers meet: a [`StreamReaderProtocol`] is the connection's
-//! protocol; `data_received` feeds the reader's buffer, which pauses the
-//! transport's reading past `2 × limit` and resumes it when a read brings
-//! the buffer back to `limit`; `pause_writing` / `resume_writing` gate the
-//! writer's [`drain`](StreamWriter::drain).
+//! protocol; the transport receives into the reader's buffer (its
+//! `data_received`, the same thing with a copy, serves callers that feed
+//! it by hand), which pauses the transport's reading past `2 × limit` and
+//! resumes it when a read brings the buffer back to `limit`; reads hand
+//! received chunks over without copying them when they take a whole
+//! chunk; `pause_writing` / `resume_writing` gate the writer's
+//! [`drain`](StreamWriter::drain), and the writer's `write` is the
+//! transport's (no copy of its own).
 //!
 //! # Examples
 //!
@@ -43,12 +47,14 @@
 //! ```
 
 mod api;
+mod buffer;
 mod errors;
 mod protocol;
 mod reader;
 mod writer;
 
 pub use api::{StreamOptions, open_connection, start_server, start_server_with};
+pub(crate) use buffer::Room;
 pub use errors::{IncompleteReadError, LimitOverrunError};
 pub use protocol::StreamReaderProtocol;
 pub use reader::{Lines, StreamReader};

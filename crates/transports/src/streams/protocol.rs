@@ -74,6 +74,11 @@ impl StreamReaderProtocol {
         }
     }
 
+    /// The reader this protocol feeds, until the connection is lost.
+    pub(crate) fn reader(&self) -> Option<&StreamReader> {
+        self.reader.as_ref()
+    }
+
     fn wake_drainers(&self, error: Option<io::ErrorKind>) {
         let waiters = std::mem::take(&mut self.flow.borrow_mut().drain_waiters);
         for waiter in waiters {

@@ -1,5 +1,18 @@
 //! [`StreamReader`]: a buffer fed by the protocol and read by coroutines.
 //!
+//! # Data path
+//!
+//! A connection whose protocol is a
+//! [`StreamReaderProtocol`](super::StreamReaderProtocol) receives into the
+//! reader's buffer ([`receive_with`](StreamReader::receive_with), called
+//! by the transport instead of `data_received`): past small messages
+//! straight into a chunk of the buffer (one copy, the kernel's), small
+//! messages through the loop's shared buffer into exact-size chunks. A
+//! read that takes a whole chunk gets that chunk's vector, uncopied (see
+//! the buffer's module docs). `feed_data` (a protocol fed by hand, or any
+//! other caller) appends a copy. Both paths wake the waiter and apply flow
+//! control identically.
+//!
 //! Invariants (asyncio's `StreamReader`):
 //! 1. At most one coroutine waits for data at a time; a second one gets
 //!    `Error::Runtime` ("… called while another coroutine is already waiting
@@ -10,73 +23,20 @@
 //! 3. Nothing hangs: once EOF was fed or an exception set, every read
 //!    returns (the data left, an `IncompleteReadError`, or the exception).
 //! 4. The results of every read method do not depend on how the incoming
-//!    bytes were split into `feed_data` calls.
+//!    bytes were split into `feed_data` calls or receives.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::io;
 use std::rc::Rc;
 
 use loop_core::get_running_loop;
 use loop_futures::{Error, Future, RuntimeError};
 
 use super::DEFAULT_LIMIT;
+use super::buffer::{Buffer, Room};
 use super::errors::{IncompleteReadError, LimitOverrunError};
 use crate::transport::Transport;
-
-/// Bytes with a consumed prefix (so a read does not shift the rest).
-#[derive(Default)]
-struct Buffer {
-    data: Vec<u8>,
-    start: usize,
-}
-
-impl Buffer {
-    fn len(&self) -> usize {
-        self.data.len() - self.start
-    }
-
-    fn as_slice(&self) -> &[u8] {
-        &self.data[self.start..]
-    }
-
-    fn extend(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start * 2 >= self.data.len() {
-            self.data.drain(..self.start);
-            self.start = 0;
-        }
-        self.data.extend_from_slice(bytes);
-    }
-
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.len());
-        if n == self.len() && self.start == 0 {
-            // The whole buffer: hand over its allocation instead of copying.
-            return std::mem::take(&mut self.data);
-        }
-        let out = self.data[self.start..self.start + n].to_vec();
-        self.start += n;
-        if self.start == self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
-        out
-    }
-
-    fn take_all(&mut self) -> Vec<u8> {
-        self.take(self.len())
-    }
-
-    fn find(&self, needle: &[u8], from: usize) -> Option<usize> {
-        let hay = self.as_slice();
-        if needle.is_empty() || from > hay.len() {
-            return None;
-        }
-        hay[from..]
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|p| p + from)
-    }
-}
 
 struct State {
     buffer: Buffer,
@@ -173,14 +133,55 @@ impl StreamReader {
         let pause = {
             let mut st = self.inner.state.borrow_mut();
             st.buffer.extend(data);
-            if !st.paused && st.buffer.len() > 2 * self.inner.limit {
-                let transport = st.transport.clone();
-                st.paused = transport.is_some();
-                transport
-            } else {
-                None
-            }
+            self.check_pause(&mut st)
         };
+        self.data_arrived(pause);
+    }
+
+    /// Receives straight into the buffer (the transport's path for a
+    /// [`StreamReaderProtocol`](super::StreamReaderProtocol), instead of
+    /// `data_received` of bytes read into the shared buffer): `recv` fills
+    /// the [`Room`] it is given (a chunk's spare capacity, or `scratch`
+    /// for small messages) and returns how many bytes it wrote (0 means
+    /// EOF and changes nothing). Returns that count and whether the
+    /// receive filled all the room it had. Arriving bytes act exactly as
+    /// `feed_data` of them: the waiter is woken and reading paused past
+    /// `2 × limit`.
+    ///
+    /// # Errors
+    ///
+    /// `recv`'s error; the buffer is unchanged.
+    pub(crate) fn receive_with(
+        &self,
+        scratch: &mut [u8],
+        recv: impl FnOnce(Room<'_>) -> io::Result<usize>,
+    ) -> io::Result<(usize, bool)> {
+        let (n, full, pause) = {
+            let mut st = self.inner.state.borrow_mut();
+            let (n, full) = st.buffer.receive(scratch, recv)?;
+            if n == 0 {
+                return Ok((0, full));
+            }
+            let pause = self.check_pause(&mut st);
+            (n, full, pause)
+        };
+        self.data_arrived(pause);
+        Ok((n, full))
+    }
+
+    /// Past `2 × limit`: marks the reader paused and returns the transport
+    /// to pause (after the state is released).
+    fn check_pause(&self, st: &mut State) -> Option<Transport> {
+        if !st.paused && st.buffer.len() > 2 * self.inner.limit {
+            let transport = st.transport.clone();
+            st.paused = transport.is_some();
+            transport
+        } else {
+            None
+        }
+    }
+
+    fn data_arrived(&self, pause: Option<Transport>) {
         self.wake_waiter();
         if let Some(transport) = pause {
             transport.pause_reading();
@@ -285,7 +286,11 @@ impl StreamReader {
                 if block.is_empty() {
                     return Ok(all);
                 }
-                all.extend_from_slice(&block);
+                if all.is_empty() {
+                    all = block;
+                } else {
+                    all.extend_from_slice(&block);
+                }
             }
         }
         loop {
@@ -374,7 +379,7 @@ impl StreamReader {
         let (start, end) = loop {
             self.check_exception()?;
             {
-                let st = self.inner.state.borrow();
+                let mut st = self.inner.state.borrow_mut();
                 let buflen = st.buffer.len();
                 if buflen - offset.min(buflen) >= min_len {
                     let mut best: Option<(usize, usize)> = None;
@@ -401,8 +406,8 @@ impl StreamReader {
                     }
                 }
                 if st.eof {
+                    let partial = st.buffer.take_all();
                     drop(st);
-                    let partial = self.inner.state.borrow_mut().buffer.take_all();
                     return Err(Error::new(IncompleteReadError {
                         partial,
                         expected: None,
@@ -440,10 +445,11 @@ impl StreamReader {
                     {
                         let mut st = self.inner.state.borrow_mut();
                         let consumed = overrun.consumed;
-                        if st.buffer.as_slice().get(consumed..consumed + 1) == Some(b"\n") {
-                            st.buffer.take(consumed + 1);
+                        if st.buffer.byte_at(consumed) == Some(b'\n') {
+                            st.buffer.consume(consumed + 1);
                         } else {
-                            st.buffer.take_all();
+                            let all = st.buffer.len();
+                            st.buffer.consume(all);
                         }
                     }
                     self.maybe_resume_transport();

@@ -8,7 +8,9 @@
 //! * [`Harness`]: a loop whose runs are bounded by a watchdog timer (the test
 //!   fails instead of hanging) and whose exception handler records every
 //!   report (unexpected reports fail the test when the harness is dropped);
-//! * [`wait_until`], [`capture_logs`], [`pattern`].
+//! * [`wait_until`], [`capture_logs`], [`pattern`];
+//! * [`Parked`]: a streams server that only records each client's reader
+//!   and writer, so the test decides when the server side reads.
 
 // Each test crate that includes this module uses only part of it.
 #![allow(dead_code)]
@@ -598,4 +600,54 @@ pub(crate) fn capture_logs<R>(f: impl FnOnce(&LogBuf) -> R) -> R {
         .with_writer(move || writer.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, || f(&buf))
+}
+
+/// A streams server whose handler only records each client's reader and
+/// writer (so the test decides when the server side reads).
+pub(crate) struct Parked {
+    pub(crate) server: loop_transports::Server,
+    pub(crate) port: u16,
+    clients: Rc<RefCell<Vec<(loop_transports::StreamReader, loop_transports::StreamWriter)>>>,
+}
+
+impl Parked {
+    /// Starts one on 127.0.0.1, port 0, with the readers' `limit`.
+    pub(crate) async fn start(
+        ev: &EventLoop,
+        limit: Option<usize>,
+    ) -> Result<Parked, loop_futures::Error> {
+        let clients: Rc<RefCell<Vec<_>>> = Rc::default();
+        let list = clients.clone();
+        let server = loop_transports::start_server_with(
+            ev,
+            move |reader, writer| list.borrow_mut().push((reader, writer)),
+            &["127.0.0.1"],
+            0,
+            loop_transports::StreamOptions {
+                limit,
+                ..loop_transports::StreamOptions::default()
+            },
+        )
+        .await?;
+        let port = server.sockets()[0].port();
+        Ok(Parked {
+            server,
+            port,
+            clients,
+        })
+    }
+
+    /// The server side of the `index`-th connection, once accepted.
+    pub(crate) async fn client(
+        &self,
+        index: usize,
+    ) -> Result<(loop_transports::StreamReader, loop_transports::StreamWriter), loop_futures::Error>
+    {
+        let clients = self.clients.clone();
+        wait_until("the server side of the connection", move || {
+            clients.borrow().len() > index
+        })
+        .await?;
+        Ok(self.clients.borrow()[index].clone())
+    }
 }

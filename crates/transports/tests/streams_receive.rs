@@ -1,0 +1,219 @@
+//! The streams receive path: a connection whose protocol is a
+//! `StreamReaderProtocol` receives straight into its reader's buffer
+//! (however the protocol was attached: `start_server`, `open_connection`,
+//! `create_connection`, `set_protocol`). Over real 127.0.0.1 connections:
+//! bulk data through a small limit (reading pauses past `2 × limit` and
+//! resumes, nothing lost or reordered), a separator split across
+//! receives, `get_protocol`, and bytes arriving after the protocol gave
+//! its reader up.
+//!
+//! Every run is bounded by the shared harness's watchdog; every loop in a
+//! test has an iteration cap.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use loop_futures::{Error, EventLoopExt};
+use loop_transports::{
+    BaseProtocol, ConnectOptions, IncompleteReadError, MAX_READ_SIZE, StreamOptions, StreamReader,
+    StreamReaderProtocol, create_connection, open_connection,
+};
+use support::{
+    Harness, Hooks, Parked, Recorder, TestServer, connect, iterations, pattern, wait_until,
+};
+
+#[test]
+fn bulk_data_through_a_small_limit_pauses_resumes_and_arrives_intact() {
+    const TOTAL: usize = 2 * 1024 * 1024;
+    const LIMIT: usize = 4096;
+    let h = Harness::new();
+    let (got, pauses, peak) = h.run(|ev| async move {
+        let parked = Parked::start(&ev, Some(LIMIT)).await?;
+        let (client_r, client_w) =
+            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
+        let data = Rc::new(pattern(TOTAL));
+        let d = data.clone();
+        let w = client_w.clone();
+        let sender = ev.create_task(async move {
+            for piece in d.chunks(100_000) {
+                w.write(piece)?;
+                w.drain().await?;
+            }
+            w.write_eof();
+            Ok::<_, Error>(())
+        })?;
+        let (reader, writer) = parked.client(0).await?;
+        let transport = writer.transport().clone();
+        // Nobody reads yet: the server stops reading past 2 × limit.
+        let t = transport.clone();
+        wait_until("reading paused", move || !t.is_reading()).await?;
+        let mut peak = reader.buffered();
+        assert!(peak > 2 * LIMIT, "paused at {peak} bytes");
+        // Now read it all, in odd sizes, watching pause/resume go by.
+        let mut got = Vec::with_capacity(TOTAL);
+        let mut pauses = 1;
+        let mut was_reading = false;
+        let sizes = [1, 777, 4096, 10_000, 65_536, 3];
+        for i in 0..1_000_000 {
+            peak = peak.max(reader.buffered());
+            let reading = transport.is_reading();
+            if was_reading && !reading {
+                pauses += 1;
+            }
+            was_reading = reading;
+            match reader.readexactly(sizes[i % sizes.len()]).await {
+                Ok(chunk) => got.extend_from_slice(&chunk),
+                Err(err) => {
+                    let incomplete = err
+                        .downcast_ref::<IncompleteReadError>()
+                        .expect("only EOF ends the reads");
+                    got.extend_from_slice(&incomplete.partial);
+                    break;
+                }
+            }
+        }
+        assert!(reader.at_eof());
+        assert!(transport.is_reading(), "reading resumed for the EOF");
+        sender.await?;
+        assert!(got == *data, "bytes differ (got {} bytes)", got.len());
+        writer.close();
+        client_w.close();
+        assert_eq!(client_r.read(-1).await?, b"");
+        parked.server.close();
+        Ok((got.len(), pauses, peak))
+    });
+    assert_eq!(got, TOTAL);
+    assert!(pauses >= 2, "reading paused {pauses} time(s)");
+    // One receive may go past the threshold, never more.
+    assert!(peak <= 2 * LIMIT + MAX_READ_SIZE, "buffered up to {peak}");
+}
+
+#[test]
+fn readuntil_finds_a_separator_split_across_receives() {
+    let h = Harness::new();
+    let (line, rest) = h.run(|ev| async move {
+        let parked = Parked::start(&ev, Some(64 * 1024)).await?;
+        let (_client_r, client_w) =
+            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
+        let (reader, _writer) = parked.client(0).await?;
+        let head = vec![b'x'; 20_000];
+        client_w.write(&head)?;
+        client_w.write(b"\r")?;
+        let r = reader.clone();
+        let pending = ev.create_task(async move { r.readuntil(b"\r\n").await })?;
+        // The first part is in the reader's buffer before the rest is sent.
+        let r = reader.clone();
+        wait_until("the first part", move || r.buffered() == 20_001).await?;
+        assert!(!pending.done());
+        client_w.write(b"\nrest")?;
+        client_w.write_eof();
+        let line = pending.await?;
+        let rest = reader.read(-1).await?;
+        client_w.close();
+        parked.server.close();
+        Ok((line, rest))
+    });
+    assert_eq!(line.len(), 20_002);
+    assert!(line[..20_000].iter().all(|&b| b == b'x'));
+    assert_eq!(&line[20_000..], b"\r\n");
+    assert_eq!(rest, b"rest");
+}
+
+/// asyncio's pattern of building streams by hand:
+/// `loop.create_connection(lambda: StreamReaderProtocol(reader), ...)`.
+#[test]
+fn create_connection_with_a_stream_reader_protocol() {
+    let h = Harness::new();
+    let echoed = h.run(|ev| async move {
+        let server = TestServer::start(&ev, Hooks::echo).await?;
+        let reader = StreamReader::new(1024);
+        let r = reader.clone();
+        let (transport, protocol) = create_connection(
+            &ev,
+            move || StreamReaderProtocol::new(r),
+            Some("127.0.0.1"),
+            Some(server.port),
+            ConnectOptions::default(),
+        )
+        .await?;
+        let found = transport
+            .get_protocol::<StreamReaderProtocol>()
+            .expect("get_protocol finds the StreamReaderProtocol");
+        assert!(Rc::ptr_eq(&found, &protocol));
+        assert!(transport.get_protocol::<Recorder>().is_none());
+        let data = pattern(300_000);
+        transport.write(&data);
+        let echoed = reader.readexactly(data.len()).await?;
+        assert!(echoed == data);
+        transport.close();
+        server.server.close();
+        Ok(echoed.len())
+    });
+    assert_eq!(echoed, 300_000);
+}
+
+#[test]
+fn set_protocol_to_a_stream_reader_protocol_feeds_its_reader() {
+    let h = Harness::new();
+    let got = h.run(|ev| async move {
+        let server = TestServer::start(&ev, Hooks::new).await?;
+        let (client, _rec) = connect(&ev, server.port, Hooks::new()).await?;
+        let served = server.wait_accepted(0).await?;
+        let reader = StreamReader::default();
+        let protocol = Rc::new(RefCell::new(StreamReaderProtocol::new(reader.clone())));
+        served.transport().set_protocol(protocol.clone());
+        let found = served
+            .transport()
+            .get_protocol::<StreamReaderProtocol>()
+            .expect("the new protocol");
+        assert!(Rc::ptr_eq(&found, &protocol));
+        client.write(b"after the switch\n");
+        let line = reader.readline().await?;
+        client.close();
+        served.transport().close();
+        server.server.close();
+        Ok(line)
+    });
+    assert_eq!(got, b"after the switch\n");
+}
+
+/// A protocol told `connection_lost` by its user (as CPython's
+/// test_open_connection_error does) gives its reader up while the
+/// transport still runs: later bytes are read and dropped, as
+/// `data_received` without a reader drops them, so the peer is never
+/// stalled, and no error is reported.
+#[test]
+fn bytes_after_the_protocol_gave_its_reader_up_are_dropped() {
+    let h = Harness::new();
+    let (sent, leftover) = h.run(|ev| async move {
+        let parked = Parked::start(&ev, Some(64 * 1024)).await?;
+        let (_client_r, client_w) =
+            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
+        let (reader, writer) = parked.client(0).await?;
+        let protocol = writer
+            .transport()
+            .get_protocol::<StreamReaderProtocol>()
+            .expect("a StreamReaderProtocol");
+        protocol.borrow_mut().connection_lost(None);
+        assert_eq!(reader.read(-1).await?, b"", "the reader saw EOF");
+        // Far more than the socket buffers hold: this only completes if
+        // the server keeps reading.
+        let data = pattern(8 * 1024 * 1024);
+        let mut sent = 0;
+        for piece in data.chunks(256 * 1024) {
+            client_w.write(piece)?;
+            client_w.drain().await?;
+            sent += piece.len();
+        }
+        iterations(10).await?;
+        let leftover = reader.buffered();
+        client_w.close();
+        writer.close();
+        parked.server.close();
+        Ok((sent, leftover))
+    });
+    assert_eq!(sent, 8 * 1024 * 1024);
+    assert_eq!(leftover, 0, "nothing reached the dropped reader");
+}
