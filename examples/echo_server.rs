@@ -8,8 +8,12 @@
 //!
 //! ```text
 //! cargo run --release --example echo_server -- [--host 127.0.0.1] [--port 0]
-//!     [--mode protocol|buffered|streams] [--forever]
+//!     [--mode protocol|buffered|streams] [--read-size BYTES] [--forever]
 //! ```
+//!
+//! In streams mode each connection's task echoes `reader.read(BYTES)`
+//! (default 64 KiB, the tokio peer's buffer size; 262144 reads what one
+//! receive can bring, as protocol mode's `data_received` gets).
 
 #![allow(clippy::print_stdout)]
 
@@ -77,6 +81,18 @@ fn main() -> Result<(), Error> {
         .unwrap_or(0);
     let mode = arg(&args, "--mode").unwrap_or_else(|| "protocol".into());
     let forever = args.iter().any(|a| a == "--forever");
+    // Streams mode: the most one `read` returns.
+    let read_size: isize = match arg(&args, "--read-size") {
+        None => 64 * 1024,
+        Some(n) => match n.parse() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(Error::msg(format!(
+                    "--read-size {n}: a positive number of bytes"
+                )));
+            }
+        },
+    };
 
     tulip::run(async move {
         let ev = tulip::get_running_loop()?;
@@ -101,9 +117,9 @@ fn main() -> Result<(), Error> {
             "streams" => {
                 start_server(
                     &ev,
-                    |reader, writer| async move {
+                    move |reader, writer| async move {
                         loop {
-                            let chunk = reader.read(64 * 1024).await?;
+                            let chunk = reader.read(read_size).await?;
                             if chunk.is_empty() {
                                 break;
                             }
