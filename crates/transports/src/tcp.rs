@@ -365,22 +365,31 @@ impl TcpInner {
             let result = if parts.len() == 1 {
                 send(sock, &parts[0][sent..], SendFlags::NOSIGNAL)
             } else {
-                let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len().min(MAX_IOVECS));
+                // On the stack, as in `write_ready`: `writelines` allocates
+                // nothing of its own.
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
                 let mut skip = sent;
                 for part in parts {
                     if skip >= part.len() {
                         skip -= part.len();
                         continue;
                     }
-                    slices.push(IoSlice::new(&part[skip..]));
+                    slices[count] = IoSlice::new(&part[skip..]);
+                    count += 1;
                     skip = 0;
                     // More than IOV_MAX buffers is EMSGSIZE; the loop sends
                     // the rest.
-                    if slices.len() == MAX_IOVECS {
+                    if count == MAX_IOVECS {
                         break;
                     }
                 }
-                sendmsg(sock, &slices, &mut Default::default(), SendFlags::NOSIGNAL)
+                sendmsg(
+                    sock,
+                    &slices[..count],
+                    &mut Default::default(),
+                    SendFlags::NOSIGNAL,
+                )
             };
             match result {
                 Ok(n) => sent += n,

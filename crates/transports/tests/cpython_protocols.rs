@@ -367,6 +367,25 @@ fn test_writelines() {
     });
 }
 
+/// `writelines` with more parts than one `sendmsg` takes (IOV_MAX chunks)
+/// still sends every part once, in order.
+#[test]
+fn writelines_with_more_parts_than_one_sendmsg_takes() {
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let p = pair(&ev, Hooks::new, Hooks::new()).await?;
+        let parts: Vec<Vec<u8>> = (0..200u32).map(|i| format!("<{i}>").into_bytes()).collect();
+        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let expected: Vec<u8> = parts.concat();
+        p.client_t.writelines(&refs);
+        let s = p.served.clone();
+        let len = expected.len();
+        wait_until("every part", move || s.data_len() == len).await?;
+        assert_eq!(p.served.data(), expected);
+        finish(p).await
+    });
+}
+
 /// CPython: TransportTests.test_not_implemented
 #[test]
 #[ignore = "n/a: Transport is a concrete type, not an abstract base class whose methods raise \
