@@ -113,6 +113,15 @@ pub(crate) struct TaskHeader {
     context: Cell<Option<loop_core::task_context::Context>>,
 }
 
+/// Reads the value in `slot` through `f` (a `Cell` has no borrow: the
+/// value is taken out and put back; `f` runs no user code).
+fn peek<T, R>(slot: &Cell<Option<T>>, f: impl FnOnce(Option<&T>) -> R) -> R {
+    let value = slot.take();
+    let out = f(value.as_ref());
+    slot.set(value);
+    out
+}
+
 /// The rarely used parts of a task's header.
 #[derive(Default)]
 struct Cold {
@@ -144,11 +153,10 @@ impl TaskHeader {
     }
 
     fn set_cancel_message(&self, msg: Option<&str>) {
-        let cold = self.cold.take();
-        if msg.is_none() && cold.is_none() {
+        // No message and no cold part yet: nothing to record or allocate.
+        if msg.is_none() && peek(&self.cold, |cold| cold.is_none()) {
             return;
         }
-        self.cold.set(cold);
         let old =
             self.with_cold(|cold| std::mem::replace(&mut cold.cancel_message, msg.map(Rc::from)));
         drop(old);
@@ -170,10 +178,9 @@ impl TaskHeader {
     }
 
     fn cancel_message(&self) -> Option<Rc<str>> {
-        let cold = self.cold.take();
-        let msg = cold.as_ref().and_then(|c| c.cancel_message.clone());
-        self.cold.set(cold);
-        msg
+        peek(&self.cold, |cold| {
+            cold.and_then(|c| c.cancel_message.clone())
+        })
     }
 
     fn wake(&self) {
@@ -773,10 +780,7 @@ impl<T: 'static> Task<T> {
 
     /// The task's context (its task-local values) as it is between steps.
     pub(crate) fn context(&self) -> Option<loop_core::task_context::Context> {
-        let slot = &self.header().context;
-        let context = slot.take();
-        slot.set(context.clone());
-        context
+        peek(&self.header().context, |context| context.cloned())
     }
 
     /// Moves the result out of a finished task, without `T: Clone`; later
@@ -821,9 +825,8 @@ impl<T: Clone + 'static> std::future::Future for Task<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let cell = &this.cell;
-        cell.core().poll_as(&mut this.waiter, cx, || {
-            cell.clone().as_control().as_any_future()
-        })
+        cell.core()
+            .poll_as(&mut this.waiter, cx, || cell.clone().as_any_future())
     }
 }
 
