@@ -97,6 +97,21 @@ pub(crate) fn downcast_protocol<P: Protocol>(sink: &dyn Any) -> Option<Rc<RefCel
     reader.downcast::<RefCell<P>>().ok()
 }
 
+/// What one receive came to: 0 bytes is EOF, `WouldBlock` a drained
+/// socket, any other error fatal; otherwise `data` decides, given the byte
+/// count and what else the receive reported.
+fn outcome<X>(
+    received: io::Result<(usize, X)>,
+    data: impl FnOnce(usize, X) -> ReadOutcome,
+) -> ReadOutcome {
+    match received {
+        Ok((0, _)) => ReadOutcome::Eof,
+        Ok((n, extra)) => data(n, extra),
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+        Err(err) => ReadOutcome::Failed(err),
+    }
+}
+
 fn read_into(sock: &TcpStream, buf: &mut [u8]) -> Result<usize, io::Error> {
     let mut reader: &TcpStream = sock;
     loop {
@@ -171,17 +186,15 @@ impl<P: Protocol> ProtocolSink for StreamSink<P> {
         let Ok(mut p) = self.0.try_borrow_mut() else {
             return ReadOutcome::Busy;
         };
-        match read_into(sock, shared) {
-            Ok(0) => ReadOutcome::Eof,
-            Ok(n) => match guard(|| p.data_received(&shared[..n])) {
+        let received = read_into(sock, shared).map(|n| (n, ()));
+        outcome(received, |n, ()| {
+            match guard(|| p.data_received(&shared[..n])) {
                 Ok(()) => ReadOutcome::Data {
                     full: n == shared.len(),
                 },
                 Err(panic) => ReadOutcome::Panicked(panic),
-            },
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-            Err(err) => ReadOutcome::Failed(err),
-        }
+            }
+        })
     }
 }
 
@@ -193,7 +206,7 @@ impl<P: BufferedProtocol> ProtocolSink for BufferedSink<P> {
             return ReadOutcome::Busy;
         };
         let hint = shared.len();
-        let outcome = guard(|| {
+        let received = guard(|| {
             let buf = p.get_buffer(hint);
             if buf.is_empty() {
                 return Err(io::Error::other("get_buffer() returned an empty buffer"));
@@ -201,15 +214,12 @@ impl<P: BufferedProtocol> ProtocolSink for BufferedSink<P> {
             let len = buf.len();
             read_into(sock, buf).map(|n| (n, len))
         });
-        match outcome {
+        match received {
             Err(panic) => ReadOutcome::Panicked(panic),
-            Ok(Ok((0, _))) => ReadOutcome::Eof,
-            Ok(Ok((n, len))) => match guard(|| p.buffer_updated(n)) {
+            Ok(received) => outcome(received, |n, len| match guard(|| p.buffer_updated(n)) {
                 Ok(()) => ReadOutcome::Data { full: n == len },
                 Err(panic) => ReadOutcome::Panicked(panic),
-            },
-            Ok(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-            Ok(Err(err)) => ReadOutcome::Failed(err),
+            }),
         }
     }
 }
@@ -223,14 +233,9 @@ impl ProtocolSink for ReaderSink {
         };
         let Some(reader) = p.reader() else {
             // No reader any more: read and drop, as `data_received` would.
-            return match read_into(sock, shared) {
-                Ok(0) => ReadOutcome::Eof,
-                Ok(n) => ReadOutcome::Data {
-                    full: n == shared.len(),
-                },
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-                Err(err) => ReadOutcome::Failed(err),
-            };
+            let len = shared.len();
+            let received = read_into(sock, shared).map(|n| (n, ()));
+            return outcome(received, |n, ()| ReadOutcome::Data { full: n == len });
         };
         let recv = |room: Room<'_>| match room {
             Room::Spare(vec) => recv_spare(sock, vec),
@@ -238,10 +243,7 @@ impl ProtocolSink for ReaderSink {
         };
         match guard(|| reader.receive_with(shared, recv)) {
             Err(panic) => ReadOutcome::Panicked(panic),
-            Ok(Ok((0, _))) => ReadOutcome::Eof,
-            Ok(Ok((_, full))) => ReadOutcome::Data { full },
-            Ok(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
-            Ok(Err(err)) => ReadOutcome::Failed(err),
+            Ok(received) => outcome(received, |_, full| ReadOutcome::Data { full }),
         }
     }
 }
