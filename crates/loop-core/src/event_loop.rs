@@ -44,8 +44,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
 use crate::builder::Builder;
 use crate::clock::Clock;
 use crate::context;
@@ -59,6 +57,7 @@ use crate::remote::{Remote, RemoteItem, RemoteShared};
 use crate::remote_queue::RemoteQueue;
 use crate::runnable::{Runnable, RunnableId, RunnableSet};
 use crate::signals::Signals;
+use crate::slot_table::SlotTable;
 use crate::source::{Readiness, SourceHandler, SourceId, SourceSet};
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -103,7 +102,7 @@ pub struct EventLoop {
 pub(crate) struct Inner {
     pub(crate) id: u64,
     pub(crate) ready: RefCell<ReadyQueue>,
-    slots: RefCell<Slab<Slot>>,
+    slots: RefCell<SlotTable>,
     timers: RefCell<crate::timers::TimerQueue>,
     io: RefCell<IoRegistry>,
     runnables: RefCell<RunnableSet>,
@@ -176,7 +175,7 @@ impl EventLoop {
         let inner = Inner {
             id,
             ready: RefCell::new(ReadyQueue::new()),
-            slots: RefCell::new(Slab::with_capacity(crate::constants::READY_CAPACITY)),
+            slots: RefCell::new(SlotTable::with_capacity(crate::constants::READY_CAPACITY)),
             timers: RefCell::new(crate::timers::TimerQueue::new(epoch)),
             io: RefCell::new(IoRegistry::new()),
             runnables: RefCell::new(RunnableSet::new()),
@@ -1066,13 +1065,8 @@ impl EventLoop {
                 }
             }
         }
-        // An empty slab restarts its free list in order: after timers fired
-        // out of insertion order it would otherwise hand out slots at random
-        // (cache misses). Amortised: each entry cleared was filled once.
-        let mut slots = inner.slots.borrow_mut();
-        if slots.is_empty() && slots.capacity() > 0 {
-            slots.clear();
-        }
+        // An empty table hands out keys in order again (slot_table.rs).
+        inner.slots.borrow_mut().restart_if_empty();
         Ok(())
     }
 
@@ -1216,12 +1210,10 @@ impl Inner {
     ) -> (u32, u64) {
         let seq = self.seq.get();
         self.seq.set(seq + 1);
-        let key = self.slots.borrow_mut().insert(Slot {
-            seq,
-            callback: Some(callback),
-            site,
-            context,
-        });
+        let key = self
+            .slots
+            .borrow_mut()
+            .insert(seq, Some(callback), site, context);
         (key as u32, seq)
     }
 

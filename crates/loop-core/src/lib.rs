@@ -61,6 +61,7 @@ mod remote;
 mod remote_queue;
 mod runnable;
 mod signals;
+mod slot_table;
 mod source;
 mod sync;
 mod task_cell;

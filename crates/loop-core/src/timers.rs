@@ -29,11 +29,9 @@
 
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
 use crate::constants::{CANCELLED_TIMER_FRACTION_DENOMINATOR, MIN_SCHEDULED_TIMER_HANDLES};
-use crate::handle::Slot;
 use crate::ready::{Ready, ReadyQueue};
+use crate::slot_table::SlotTable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct TimerEntry {
@@ -246,7 +244,7 @@ impl TimerQueue {
     /// Records that the callback in slot `key` was cancelled. If it is a
     /// timer still in the heap, counts it and compacts the heap when the
     /// cancelled share has grown past the threshold.
-    pub(crate) fn cancel(&mut self, key: u32, slots: &mut Slab<Slot>) {
+    pub(crate) fn cancel(&mut self, key: u32, slots: &mut SlotTable) {
         if !self.live.clear(key) {
             return;
         }
@@ -260,7 +258,7 @@ impl TimerQueue {
     }
 
     /// Rebuilds the heap without its cancelled entries, freeing their slots.
-    fn compact(&mut self, slots: &mut Slab<Slot>) {
+    fn compact(&mut self, slots: &mut SlotTable) {
         let live = &self.live;
         self.heap.retain(|entry| {
             let keep = live.get(entry.key);
@@ -285,7 +283,7 @@ impl TimerQueue {
 
     /// Pops cancelled entries off the top, then returns the earliest live
     /// deadline.
-    pub(crate) fn next_deadline(&mut self, slots: &mut Slab<Slot>) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self, slots: &mut SlotTable) -> Option<Instant> {
         while let Some(top) = self.heap.peek() {
             if self.live.get(top.key) {
                 return Some(self.instant(top.when));
@@ -302,7 +300,7 @@ impl TimerQueue {
     pub(crate) fn collect_due(
         &mut self,
         now: Instant,
-        slots: &mut Slab<Slot>,
+        slots: &mut SlotTable,
         ready: &mut ReadyQueue,
     ) {
         let now = self.offset(now);
@@ -335,31 +333,25 @@ mod tests {
     use super::*;
     use std::panic::Location;
 
-    fn slot(seq: u64, live: bool) -> Slot {
-        let callback: Option<crate::handle::Callback> =
-            if live { Some(Box::new(|_| {})) } else { None };
-        Slot {
-            seq,
-            callback,
-            site: Location::caller(),
-            context: None,
-        }
+    /// Inserts a live callback slot with `seq`; returns its key.
+    fn put(slots: &mut SlotTable, seq: u64) -> usize {
+        slots.insert(seq, Some(Box::new(|_| {})), Location::caller(), None)
     }
 
     #[test]
     fn equal_deadlines_keep_insertion_order() {
         let base = Instant::now();
-        let mut slots = Slab::new();
+        let mut slots = SlotTable::default();
         let mut timers = TimerQueue::new(base);
         let mut ready = ReadyQueue::new();
         let when = base + Duration::from_millis(5);
         let mut keys = Vec::new();
         for seq in 0..5u64 {
-            let key = slots.insert(slot(seq, true)) as u32;
+            let key = put(&mut slots, seq) as u32;
             timers.push(when, key);
             keys.push(key);
         }
-        let early = slots.insert(slot(9, true)) as u32;
+        let early = put(&mut slots, 9) as u32;
         timers.push(base, early);
         timers.collect_due(when, &mut slots, &mut ready);
         let order: Vec<Ready> = std::iter::from_fn(|| ready.pop()).collect();
@@ -371,18 +363,18 @@ mod tests {
     #[test]
     fn never_due_before_deadline_and_past_deadlines_keep_order() {
         let base = Instant::now();
-        let mut slots = Slab::new();
+        let mut slots = SlotTable::default();
         let mut timers = TimerQueue::new(base);
         let mut ready = ReadyQueue::new();
-        let key = slots.insert(slot(0, true)) as u32;
+        let key = put(&mut slots, 0) as u32;
         timers.push(base + Duration::from_nanos(1), key);
         timers.collect_due(base, &mut slots, &mut ready);
         assert!(ready.is_empty(), "a timer 1 ns in the future became ready");
         timers.collect_due(base + Duration::from_nanos(1), &mut slots, &mut ready);
         assert_eq!(ready.pop(), Some(Ready::Callback(key)));
         // Deadlines before the epoch (negative delays) stay ordered.
-        let a = slots.insert(slot(1, true)) as u32;
-        let b = slots.insert(slot(2, true)) as u32;
+        let a = put(&mut slots, 1) as u32;
+        let b = put(&mut slots, 2) as u32;
         timers.push(base - Duration::from_millis(1), a);
         timers.push(base - Duration::from_millis(2), b);
         assert_eq!(
@@ -397,16 +389,16 @@ mod tests {
     #[test]
     fn compaction_keeps_heap_bounded() {
         let base = Instant::now();
-        let mut slots = Slab::new();
+        let mut slots = SlotTable::default();
         let mut timers = TimerQueue::new(base);
         let mut keys = Vec::new();
         for seq in 0..1000u64 {
-            let key = slots.insert(slot(seq, true)) as u32;
+            let key = put(&mut slots, seq) as u32;
             timers.push(base + Duration::from_secs(seq), key);
             keys.push(key);
         }
         for key in keys.iter().take(900) {
-            slots[*key as usize].callback = None;
+            slots.get_mut(*key as usize).expect("live").callback = None;
             timers.cancel(*key, &mut slots);
             let live = slots.iter().filter(|(_, s)| s.callback.is_some()).count();
             assert!(
