@@ -264,12 +264,13 @@ where
         }
         h.started.set(true);
         let Some(waker) = h.waker.get() else { return };
+        let mut output = None;
         let outcome = {
             let _current = enter(cell.clone());
             let _context = ContextSwap::enter(&h.context);
             let mut cx = Context::from_waker(waker);
             let pinned = cell.as_ref();
-            panic::catch_unwind(AssertUnwindSafe(|| pinned.poll_body(&mut cx)))
+            panic::catch_unwind(AssertUnwindSafe(|| pinned.poll_body(&mut cx, &mut output)))
         };
         match outcome {
             // No body any more, or a re-entrant run: nothing to do.
@@ -279,9 +280,11 @@ where
                     TaskHead::end_cancelled(&cell, None);
                 }
             }
-            Ok(Some(Poll::Ready(output))) => {
+            Ok(Some(Poll::Ready(()))) => {
                 cell.drop_body();
-                head.finish(output.into_task_result());
+                if let Some(output) = output {
+                    head.finish(output.into_task_result());
+                }
             }
             Err(payload) => {
                 cell.drop_body();

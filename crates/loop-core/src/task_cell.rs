@@ -112,9 +112,22 @@ impl<H, F> TaskCell<H, F> {
     }
 
     /// Polls the body once. `None` if there is no body any more or it is
-    /// already being polled (a re-entrant poll).
+    /// already being polled (a re-entrant poll). When the body finishes,
+    /// its output is put in `output` and the step reads `Poll::Ready(())`.
+    ///
+    /// The output goes through `output` rather than the return value so a
+    /// step that stays pending returns one small value in registers: a
+    /// `Poll<F::Output>` returned through memory, over a `catch_unwind`,
+    /// is written with narrow stores and read back with wide loads, which
+    /// stalls on store-to-load forwarding every step (docs/performance.md,
+    /// section 12).
     #[allow(unsafe_code)]
-    pub fn poll_body(self: Pin<&Self>, cx: &mut Context<'_>) -> Option<Poll<F::Output>>
+    #[inline(always)]
+    pub fn poll_body(
+        self: Pin<&Self>,
+        cx: &mut Context<'_>,
+        output: &mut Option<F::Output>,
+    ) -> Option<Poll<()>>
     where
         F: Future,
     {
@@ -125,7 +138,13 @@ impl<H, F> TaskCell<H, F> {
         // is never moved until it is dropped in place, so pinning it here
         // keeps `Pin`'s contract.
         let body = unsafe { Pin::new_unchecked(body) };
-        Some(body.poll(cx))
+        match body.poll(cx) {
+            Poll::Pending => Some(Poll::Pending),
+            Poll::Ready(value) => {
+                *output = Some(value);
+                Some(Poll::Ready(()))
+            }
+        }
     }
 }
 

@@ -75,7 +75,9 @@ impl Drop for AddressCheck {
 
 fn poll_once<H, F: Future>(cell: &Pin<Rc<TaskCell<H, F>>>) -> Option<Poll<F::Output>> {
     let mut cx = Context::from_waker(Waker::noop());
-    cell.as_ref().poll_body(&mut cx)
+    let mut output = None;
+    let step = cell.as_ref().poll_body(&mut cx, &mut output)?;
+    Some(step.map(|()| output.expect("a finished step hands over its output")))
 }
 
 #[test]
@@ -251,7 +253,7 @@ impl<F: Future<Output = ()> + 'static> TaskHooks<F> for Stepping {
         head.steps.set(head.steps.get() + 1);
         let waker = head.waker.borrow().clone().expect("spawned");
         let mut cx = Context::from_waker(&waker);
-        if let Some(Poll::Ready(())) = cell.as_ref().poll_body(&mut cx) {
+        if let Some(Poll::Ready(())) = cell.as_ref().poll_body(&mut cx, &mut None) {
             cell.drop_body();
             head.waker.borrow_mut().take();
             if let Some(id) = head.id.take() {
