@@ -101,6 +101,7 @@ impl<T> WaiterList<T> {
         }
     }
 
+    #[inline(always)]
     fn push(&mut self, waiter: Waiter<T>) {
         match self {
             WaiterList::Empty => *self = WaiterList::One(waiter),
@@ -225,7 +226,7 @@ impl<T: 'static> Future<T> {
     ///
     /// [`InvalidStateError`] if the future is already done.
     pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
-        self.inner.complete(State::Done(value))
+        self.inner.complete_with(false, move || State::Done(value))
     }
 
     /// Marks the future done with an error and schedules its callbacks.
@@ -300,6 +301,7 @@ impl<T: 'static> Future<T> {
 
     /// Polls as one awaiter; `as_waiter` is what a task suspended on it
     /// cancels (this future, or a combinator's core).
+    #[inline(always)]
     pub(crate) fn poll_awaiter(
         &mut self,
         cx: &mut Context<'_>,
@@ -368,6 +370,7 @@ impl<T: 'static> FutureInner<T> {
     /// Polls as one awaiter whose waiter entry is `*waiter` (shared by
     /// `Future` and `Task` handles); `me` is what the awaiting task
     /// records as its `fut_waiter`.
+    #[inline(always)]
     pub(crate) fn poll_as(
         &self,
         waiter: &mut Option<NonZeroU64>,
@@ -401,9 +404,7 @@ impl<T: 'static> FutureInner<T> {
         }
         match *waiter {
             Some(id) => self.update_waker(id.get(), cx.waker()),
-            None => {
-                *waiter = NonZeroU64::new(self.push_waiter(WaiterKind::Waker(cx.waker().clone())))
-            }
+            None => *waiter = NonZeroU64::new(self.push_waker(cx.waker().clone())),
         }
         if !fast {
             task::set_fut_waiter(me());
@@ -445,6 +446,21 @@ impl<T: 'static> FutureInner<T> {
             }
             State::Taken => Err(InvalidStateError::new("Result was taken.").into()),
         }
+    }
+
+    /// [`push_waiter`](Self::push_waiter) of a waker. The waker travels in
+    /// registers and the entry is built where it is stored: a `Waiter`
+    /// built by one function and copied by another stalls the copy on
+    /// store-to-load forwarding (docs/performance.md, section 12).
+    #[inline(always)]
+    fn push_waker(&self, waker: Waker) -> u64 {
+        let id = self.next_waiter.get() | WAKER_ID_TAG;
+        self.next_waiter.set(self.next_waiter.get() + 1);
+        self.waiters.borrow_mut().push(Waiter {
+            id,
+            kind: WaiterKind::Waker(waker),
+        });
+        id
     }
 
     fn push_waiter(&self, kind: WaiterKind<T>) -> u64 {
@@ -556,6 +572,7 @@ impl<T: 'static> FutureInner<T> {
     }
 
     /// The outcome if done (marks an error as retrieved).
+    #[inline(always)]
     fn try_take_result(&self) -> Option<Result<T, Error>>
     where
         T: Clone,
@@ -573,6 +590,21 @@ impl<T: 'static> FutureInner<T> {
     }
 
     pub(crate) fn complete(&self, new: State<T>) -> Result<(), InvalidStateError> {
+        let failed = matches!(new, State::Failed(_));
+        self.complete_with(failed, move || new)
+    }
+
+    /// [`complete`](Self::complete) with the new state built in place
+    /// (`failed`: it is a `State::Failed`). Inlined, so a small result
+    /// goes from the caller's registers straight into the state: a `State`
+    /// built by one function and copied by another stalls the copy on
+    /// store-to-load forwarding (docs/performance.md, section 12).
+    #[inline(always)]
+    pub(crate) fn complete_with(
+        &self,
+        failed: bool,
+        new: impl FnOnce() -> State<T>,
+    ) -> Result<(), InvalidStateError> {
         {
             let mut state = self.state.borrow_mut();
             if !matches!(*state, State::Pending) {
@@ -582,10 +614,10 @@ impl<T: 'static> FutureInner<T> {
                 };
                 return Err(InvalidStateError::new(format!("invalid state: {what}")));
             }
-            if matches!(new, State::Failed(_)) {
+            if failed {
                 self.unretrieved.set(true);
             }
-            *state = new;
+            *state = new();
         }
         self.schedule_waiters();
         Ok(())
@@ -732,6 +764,11 @@ impl<T> Clone for Future<T> {
 impl<T: Clone + 'static> std::future::Future for Future<T> {
     type Output = Result<T, Error>;
 
+    // Inlined into the awaiting coroutine: a result returned through
+    // memory by a call is read back by a wider load than the one that
+    // stored it, which stalls on store-to-load forwarding
+    // (docs/performance.md, section 12).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.get_mut().poll_awaiter(cx, None)
     }
