@@ -2,9 +2,9 @@
 //! and the callback slots they point at.
 //!
 //! Invariants:
-//! 1. Every scheduled callback lives in one slot of the loop's callback slab
-//!    from `call_*` until the loop pops its queue entry (ready queue or timer
-//!    heap). A queue entry therefore always names a live slot; only handles
+//! 1. Every scheduled callback lives in one slot of the loop's callback
+//!    slots (`SlotTable`) from `call_*` until the loop pops its queue entry
+//!    (ready queue or timer heap). A queue entry therefore always names a live slot; only handles
 //!    can be stale, so a handle carries the slot's `seq` (unique per
 //!    scheduling) and acts only when the slot still has that `seq`.
 //! 2. Cancelling drops the closure at once (asyncio sets `_callback = None`)

@@ -21,7 +21,7 @@
 //!    an occupied slot). The `live` bit of a slot is set while its timer is in
 //!    the heap and not cancelled; `cancelled` counts entries whose bit was
 //!    cleared by a cancel. Checking liveness reads the bitset, not the slot:
-//!    popping a live timer never touches the callback slab.
+//!    popping a live timer never touches the callback slots.
 //! 5. Bounded memory: when the heap holds more than
 //!    [`MIN_SCHEDULED_TIMER_HANDLES`] entries and more than half of them are
 //!    cancelled, it is rebuilt with the live ones only (asyncio's rule), so
