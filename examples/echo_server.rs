@@ -12,8 +12,10 @@
 //! ```
 //!
 //! In streams mode each connection's task echoes `reader.read(BYTES)`
-//! (default 64 KiB, the tokio peer's buffer size; 262144 reads what one
-//! receive can bring, as protocol mode's `data_received` gets).
+//! (default 256 KiB: what one receive can bring, as protocol mode's
+//! `data_received` gets at most asyncio's `max_size` of 256 KiB, and the
+//! size of the tokio and mio peers' read buffers, so all of them read up
+//! to 256 KiB per call).
 
 #![allow(clippy::print_stdout)]
 
@@ -81,9 +83,11 @@ fn main() -> Result<(), Error> {
         .unwrap_or(0);
     let mode = arg(&args, "--mode").unwrap_or_else(|| "protocol".into());
     let forever = args.iter().any(|a| a == "--forever");
-    // Streams mode: the most one `read` returns.
+    // Streams mode: the most one `read` returns. 256 KiB, as one receive
+    // of the transport (protocol mode) and the tokio/mio peers' buffers:
+    // a smaller read would split a large message into several sends.
     let read_size: isize = match arg(&args, "--read-size") {
-        None => 64 * 1024,
+        None => 256 * 1024,
         Some(n) => match n.parse() {
             Ok(n) if n > 0 => n,
             _ => {

@@ -2,7 +2,10 @@
 # TCP echo benchmark over loopback: tulip (protocol and streams modes),
 # tokio (current-thread, a task per connection) and a bare mio loop (the
 # ceiling), side by side in one run, driven by the closed-loop load client
-# benches/src/bin/echo_load.rs.
+# benches/src/bin/echo_load.rs. Every server reads up to 256 KiB per call
+# (tulip's transport: asyncio's max_size; the streams echo's `read` size;
+# the tokio and mio peers' buffers), so no server splits a 100 KiB message
+# that one receive could bring whole.
 #
 #   bash benches/echo/run.sh [seconds-per-point]   (default 3)
 #
