@@ -454,8 +454,7 @@ impl<T: 'static> FutureInner<T> {
     /// store-to-load forwarding (docs/performance.md, section 12).
     #[inline(always)]
     fn push_waker(&self, waker: Waker) -> u64 {
-        let id = self.next_waiter.get() | WAKER_ID_TAG;
-        self.next_waiter.set(self.next_waiter.get() + 1);
+        let id = self.new_waiter_id();
         self.waiters.borrow_mut().push(Waiter {
             id,
             kind: WaiterKind::Waker(waker),
@@ -464,10 +463,17 @@ impl<T: 'static> FutureInner<T> {
     }
 
     fn push_waiter(&self, kind: WaiterKind<T>) -> u64 {
-        let id = self.next_waiter.get() | WAKER_ID_TAG;
-        self.next_waiter.set(self.next_waiter.get() + 1);
+        let id = self.new_waiter_id();
         self.waiters.borrow_mut().push(Waiter { id, kind });
         id
+    }
+
+    /// The id of the next waiter entry (tagged: invariant 6).
+    #[inline(always)]
+    fn new_waiter_id(&self) -> u64 {
+        let n = self.next_waiter.get();
+        self.next_waiter.set(n + 1);
+        n | WAKER_ID_TAG
     }
 
     fn update_waker(&self, id: u64, waker: &Waker) {

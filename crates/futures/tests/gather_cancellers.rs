@@ -3,15 +3,14 @@
 //! its children), and the wrapper tasks of the plain coroutines, each
 //! child by its own position.
 
-use loop_core::{EventLoop, ManualClock};
+mod support;
+
 use loop_futures::{Error, EventLoopExt, Future};
+use support::test_loop;
 
 #[test]
 fn cancelling_a_mixed_gather_cancels_each_child_in_place() {
-    let ev = EventLoop::builder()
-        .manual_clock(ManualClock::new())
-        .build()
-        .unwrap();
+    let ev = test_loop();
     let middle: Future<u32> = ev.create_future();
     let last: Future<u32> = ev.create_future();
     let outcome = ev

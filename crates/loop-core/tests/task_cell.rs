@@ -198,12 +198,17 @@ impl<F: Future<Output = u32> + 'static> TaskHooks<F> for Head {
     }
 }
 
-#[test]
-fn a_cell_is_a_runnable_driven_by_its_head() {
-    let ev = EventLoop::builder()
+/// A loop on virtual time.
+fn manual_loop() -> EventLoop {
+    EventLoop::builder()
         .manual_clock(ManualClock::new())
         .build()
-        .unwrap();
+        .expect("create loop")
+}
+
+#[test]
+fn a_cell_is_a_runnable_driven_by_its_head() {
+    let ev = manual_loop();
     let log = Log::default();
     let cell = TaskCell::new(Head { log: log.clone() }, AddressCheck::new(5, &log));
     assert!(cell.site().is_some());
@@ -298,10 +303,7 @@ fn yields(n: u32) -> impl Future<Output = ()> {
 
 #[test]
 fn a_reused_waker_wakes_its_new_task_and_a_stale_one_wakes_nothing() {
-    let ev = EventLoop::builder()
-        .manual_clock(ManualClock::new())
-        .build()
-        .unwrap();
+    let ev = manual_loop();
     // Task A keeps a clone of its waker past its end: that waker cannot
     // be reused, and waking it later must not step anything.
     let leaked: Rc<RefCell<Option<Waker>>> = Rc::default();
