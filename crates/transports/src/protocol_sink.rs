@@ -124,13 +124,9 @@ fn read_into(sock: &TcpStream, buf: &mut [u8]) -> Result<usize, io::Error> {
 
 /// Receives into `buf`'s spare capacity (appending); 0 is EOF.
 fn recv_spare(sock: &TcpStream, buf: &mut Vec<u8>) -> Result<usize, io::Error> {
-    loop {
-        match recv(sock, spare_capacity(buf), RecvFlags::empty()) {
-            Ok((n, _)) => return Ok(n),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
+    rustix::io::retry_on_intr(|| recv(sock, spare_capacity(&mut *buf), RecvFlags::empty()))
+        .map(|(n, _)| n)
+        .map_err(Into::into)
 }
 
 macro_rules! common_calls {

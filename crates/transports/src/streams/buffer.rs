@@ -357,7 +357,9 @@ impl Buffer {
         }
     }
 
-    /// The unread bytes as one slice (joins the chunks first).
+    /// The unread bytes as one slice (joins the chunks first). The tests
+    /// compare it with their byte-queue model.
+    #[cfg(test)]
     pub(super) fn make_contiguous(&mut self) -> &[u8] {
         self.gather(self.len);
         match self.chunks.front() {
@@ -380,17 +382,35 @@ impl Buffer {
         None
     }
 
-    /// Position of `needle` in the unread bytes, searching from `from`
-    /// (joins the chunks first).
+    /// Position of `needle` in the unread bytes, searching from `from`.
+    /// Searches the front chunk and joins the next chunk into it only
+    /// while no match is found, so a separator already in the front chunk
+    /// costs no copy (invariant 3); a match split across chunks is found
+    /// once the join reaches it.
     pub(super) fn find(&mut self, needle: &[u8], from: usize) -> Option<usize> {
-        let hay = self.make_contiguous();
-        if needle.is_empty() || from > hay.len() {
+        if needle.is_empty() || from > self.len {
             return None;
         }
-        hay[from..]
-            .windows(needle.len())
-            .position(|w| w == needle)
-            .map(|p| p + from)
+        // Start positions below `scanned` were checked with a whole window.
+        let mut scanned = from;
+        loop {
+            let hay = match self.chunks.front() {
+                Some(front) => &front[self.start..],
+                None => return None,
+            };
+            if let Some(p) = hay
+                .get(scanned..)
+                .and_then(|rest| rest.windows(needle.len()).position(|w| w == needle))
+            {
+                return Some(p + scanned);
+            }
+            let searched = hay.len();
+            if self.chunks.len() == 1 {
+                return None;
+            }
+            scanned = scanned.max((searched + 1).saturating_sub(needle.len()));
+            self.gather(searched + 1);
+        }
     }
 
     /// Removes the first `n` unread bytes (at most all) and returns them,
@@ -418,23 +438,15 @@ impl Buffer {
         if self.start == 0 {
             let rest = front.len() - end;
             if rest == 0 {
-                let mut out = self.chunks.pop_front().unwrap_or_default();
-                self.replace(out.len());
-                if out.capacity() > 2 * out.len() + HANDOUT_SLACK {
-                    out.shrink_to_fit();
-                }
-                return out;
+                let out = self.chunks.pop_front().unwrap_or_default();
+                return self.hand_over(out);
             }
             if rest < n {
                 let mut kept = Vec::with_capacity(rest);
                 kept.extend_from_slice(&front[end..]);
                 let mut out = std::mem::replace(front, kept);
                 out.truncate(n);
-                self.replace(n);
-                if out.capacity() > 2 * out.len() + HANDOUT_SLACK {
-                    out.shrink_to_fit();
-                }
-                return out;
+                return self.hand_over(out);
             }
         }
         let out = front[self.start..end].to_vec();
@@ -444,6 +456,16 @@ impl Buffer {
             if let Some(chunk) = self.chunks.pop_front() {
                 self.recycle(chunk);
             }
+        }
+        out
+    }
+
+    /// Hands a received chunk over as a read's result: a replacement chunk
+    /// is made for the next receive, and a big spare capacity is trimmed.
+    fn hand_over(&mut self, mut out: Vec<u8>) -> Vec<u8> {
+        self.replace(out.len());
+        if out.capacity() > 2 * out.len() + HANDOUT_SLACK {
+            out.shrink_to_fit();
         }
         out
     }

@@ -118,11 +118,7 @@ impl StreamReader {
 
     fn wake_waiter(&self) {
         let waiter = self.inner.state.borrow_mut().waiter.take();
-        if let Some(waiter) = waiter {
-            if !waiter.done() {
-                let _ = waiter.set_result(());
-            }
-        }
+        wake(waiter);
     }
 
     /// Adds received bytes (called by the protocol).
@@ -130,12 +126,12 @@ impl StreamReader {
         if data.is_empty() {
             return;
         }
-        let pause = {
+        let (waiter, pause) = {
             let mut st = self.inner.state.borrow_mut();
             st.buffer.extend(data);
-            self.check_pause(&mut st)
+            (st.waiter.take(), self.check_pause(&mut st))
         };
-        self.data_arrived(pause);
+        data_arrived(waiter, pause);
     }
 
     /// Receives straight into the buffer (the transport's path for a
@@ -156,16 +152,16 @@ impl StreamReader {
         scratch: &mut [u8],
         recv: impl FnOnce(Room<'_>) -> io::Result<usize>,
     ) -> io::Result<(usize, bool)> {
-        let (n, full, pause) = {
+        let (n, full, waiter, pause) = {
             let mut st = self.inner.state.borrow_mut();
             let (n, full) = st.buffer.receive(scratch, recv)?;
             if n == 0 {
                 return Ok((0, full));
             }
             let pause = self.check_pause(&mut st);
-            (n, full, pause)
+            (n, full, st.waiter.take(), pause)
         };
-        self.data_arrived(pause);
+        data_arrived(waiter, pause);
         Ok((n, full))
     }
 
@@ -178,13 +174,6 @@ impl StreamReader {
             transport
         } else {
             None
-        }
-    }
-
-    fn data_arrived(&self, pause: Option<Transport>) {
-        self.wake_waiter();
-        if let Some(transport) = pause {
-            transport.pause_reading();
         }
     }
 
@@ -509,5 +498,25 @@ impl fmt::Debug for StreamReader {
             .field("paused", &st.paused)
             .field("limit", &self.inner.limit)
             .finish()
+    }
+}
+
+/// Wakes the reader's waiter, taken out of the state by the caller (the
+/// state is not borrowed while `set_result` runs).
+fn wake(waiter: Option<Future<()>>) {
+    if let Some(waiter) = waiter {
+        if !waiter.done() {
+            let _ = waiter.set_result(());
+        }
+    }
+}
+
+/// What arriving bytes do once the state is released: wake the waiter
+/// (taken in the same borrow that stored the bytes), then pause the
+/// transport if the buffer went past `2 × limit`.
+fn data_arrived(waiter: Option<Future<()>>, pause: Option<Transport>) {
+    wake(waiter);
+    if let Some(transport) = pause {
+        transport.pause_reading();
     }
 }
