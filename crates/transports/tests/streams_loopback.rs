@@ -136,9 +136,7 @@ fn drain_waits_without_spinning_until_the_peer_reads() {
     h.run(|ev| async move {
         // A small server-side limit: the server pauses reading early.
         let parked = Parked::start(&ev, Some(1024)).await?;
-        let (reader, writer) =
-            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
-        let (server_reader, server_writer) = parked.client(0).await?;
+        let ((reader, writer), (server_reader, server_writer)) = parked.connect(&ev).await?;
         let data = Rc::new(pattern(64 * 1024 * 1024));
         let mut sent = 0;
         fill_until_paused(&writer, &data, &mut sent).await?;
@@ -202,9 +200,7 @@ fn peer_reset_reaches_reader_and_writer() {
     let h = Harness::new();
     h.run(|ev| async move {
         let parked = Parked::start(&ev, None).await?;
-        let (reader, writer) =
-            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
-        let (_server_reader, server_writer) = parked.client(0).await?;
+        let ((reader, writer), (_server_reader, server_writer)) = parked.connect(&ev).await?;
         let r = reader.clone();
         let pending_read = ev.create_task(async move { r.readexactly(100).await })?;
         iterations(2).await?;
@@ -258,9 +254,7 @@ fn peer_reset_wakes_a_waiting_drain() {
     let h = Harness::new();
     h.run(|ev| async move {
         let parked = Parked::start(&ev, Some(1024)).await?;
-        let (_reader, writer) =
-            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
-        let (_server_reader, server_writer) = parked.client(0).await?;
+        let ((_reader, writer), (_server_reader, server_writer)) = parked.connect(&ev).await?;
         let data = pattern(64 * 1024 * 1024);
         let mut sent = 0;
         fill_until_paused(&writer, &data, &mut sent).await?;
@@ -297,9 +291,7 @@ fn eof_mid_readexactly_is_incomplete_read() {
     let h = Harness::new();
     h.run(|ev| async move {
         let parked = Parked::start(&ev, None).await?;
-        let (reader, writer) =
-            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
-        let (server_reader, server_writer) = parked.client(0).await?;
+        let ((reader, writer), (server_reader, server_writer)) = parked.connect(&ev).await?;
         let r = reader.clone();
         let pending = ev.create_task(async move { r.readexactly(10).await })?;
         server_writer.write(b"12345")?;
@@ -336,9 +328,7 @@ fn buffer_cap_refuses_writes() {
     let h = Harness::new();
     h.run(|ev| async move {
         let parked = Parked::start(&ev, Some(1024)).await?;
-        let (_reader, writer) =
-            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
-        let (server_reader, server_writer) = parked.client(0).await?;
+        let ((_reader, writer), (server_reader, server_writer)) = parked.connect(&ev).await?;
         writer.set_buffer_cap(Some(CAP));
 
         // One write larger than the cap: refused whole, nothing sent.

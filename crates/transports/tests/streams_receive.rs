@@ -95,9 +95,7 @@ fn readuntil_finds_a_separator_split_across_receives() {
     let h = Harness::new();
     let (line, rest) = h.run(|ev| async move {
         let parked = Parked::start(&ev, Some(64 * 1024)).await?;
-        let (_client_r, client_w) =
-            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
-        let (reader, _writer) = parked.client(0).await?;
+        let ((_client_r, client_w), (reader, _writer)) = parked.connect(&ev).await?;
         let head = vec![b'x'; 20_000];
         client_w.write(&head)?;
         client_w.write(b"\r")?;
@@ -189,9 +187,7 @@ fn bytes_after_the_protocol_gave_its_reader_up_are_dropped() {
     let h = Harness::new();
     let (sent, leftover) = h.run(|ev| async move {
         let parked = Parked::start(&ev, Some(64 * 1024)).await?;
-        let (_client_r, client_w) =
-            open_connection(&ev, "127.0.0.1", parked.port, StreamOptions::default()).await?;
-        let (reader, writer) = parked.client(0).await?;
+        let ((_client_r, client_w), (reader, writer)) = parked.connect(&ev).await?;
         let protocol = writer
             .transport()
             .get_protocol::<StreamReaderProtocol>()

@@ -637,6 +637,31 @@ impl Parked {
         })
     }
 
+    /// Opens a connection to it: the client side (from `open_connection`)
+    /// and, once accepted, the server side. For tests that open one
+    /// connection at a time (the server side is the next one accepted).
+    pub(crate) async fn connect(
+        &self,
+        ev: &EventLoop,
+    ) -> Result<
+        (
+            (loop_transports::StreamReader, loop_transports::StreamWriter),
+            (loop_transports::StreamReader, loop_transports::StreamWriter),
+        ),
+        loop_futures::Error,
+    > {
+        let index = self.clients.borrow().len();
+        let client = loop_transports::open_connection(
+            ev,
+            "127.0.0.1",
+            self.port,
+            loop_transports::StreamOptions::default(),
+        )
+        .await?;
+        let server = self.client(index).await?;
+        Ok((client, server))
+    }
+
     /// The server side of the `index`-th connection, once accepted.
     pub(crate) async fn client(
         &self,
