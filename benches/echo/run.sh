@@ -7,29 +7,40 @@
 # the tokio and mio peers' buffers), so no server splits a 100 KiB message
 # that one receive could bring whole.
 #
-#   bash benches/echo/run.sh [seconds-per-point] [rounds]   (defaults 3, 1)
+#   bash benches/echo/run.sh [seconds-per-server] [rounds] [window-ms]
+#                                              (defaults 10, 1, 250)
 #
-# With several rounds every round runs every point and server again
-# (servers alternate within a point), and a summary of medians and the
-# tulip ratios against the targets follows the per-run rows: on a shared
-# VM one run of the same server can be 20 % off the next.
+# For each point (connections x message size) all four servers run at once,
+# all pinned to CPU 0, and one load client pinned to CPU 1 loads them in
+# turn: windows of `window-ms` go round the servers (one server loaded at a
+# time, the others idle), until each has had `seconds-per-server`. Each
+# server is measured in every cycle of windows, so when this shared VM slows
+# down for a while every server is slowed alike, and the ratios are medians
+# of per-cycle ratios. (Running the servers one after the other for seconds
+# each, as this script did before, gave the same server 20 % apart from one
+# run to the next.)
 #
-# The server is pinned to CPU 0 and the client to CPU 1 (taskset). For each
-# point it prints msgs/s, p50/p99 latency, the server's CPU time per message
-# (utime+stime from /proc, in µs) and its peak RSS (VmHWM). Everything
-# listens on 127.0.0.1 only; every run is bounded by `timeout`.
+# For each point it prints msgs/s, p50/p99 latency, the server's CPU time per
+# message (from /proc/PID/schedstat, read by the client at each of that
+# server's windows' start and end, in µs) and its peak RSS (VmHWM), then the
+# per-cycle median ratios the targets are about. With several rounds, the
+# medians of those ratios over the rounds follow. Everything listens on
+# 127.0.0.1 only; every run is bounded by `timeout`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-DURATION=${1:-3}
+DURATION=${1:-10}
 ROUNDS=${2:-1}
+WINDOW=${3:-250}
 WARMUP=1
 cargo build --release -q -p benches --bins
 cargo build --release -q --example echo_server
 BIN=target/release
-TICK=$(getconf CLK_TCK)
+SERVERS=(tulip streams tokio mio)
+# Pairs reported, as numerator/denominator, and their targets.
+PAIRS=(tulip/tokio tulip/mio streams/tulip streams/tokio)
+TARGETS=(">= 1.0" ">= 0.97" ">= 0.9" ">= 1.0")
 
-# `taskset` execs the program, so `$!` below is the server's own pid.
 if command -v taskset >/dev/null; then
     PIN0=(taskset -c 0)
     PIN1=(taskset -c 1)
@@ -38,12 +49,20 @@ else
     PIN1=()
 fi
 
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -f "${ROWS:-}"
+}
+trap cleanup EXIT
+
 start_server() { # name -> sets PID, PORT
     local out
     out=$(mktemp)
+    # `taskset` execs the program, so `$!` is the server's own pid.
     case "$1" in
         tulip) "${PIN0[@]}" "$BIN/examples/echo_server" --forever --mode protocol >"$out" & ;;
-        tulip-streams) "${PIN0[@]}" "$BIN/examples/echo_server" --forever --mode streams >"$out" & ;;
+        streams) "${PIN0[@]}" "$BIN/examples/echo_server" --forever --mode streams >"$out" & ;;
         tokio) "${PIN0[@]}" "$BIN/echo_server_tokio" --port 0 >"$out" & ;;
         mio) "${PIN0[@]}" "$BIN/echo_server_mio" --port 0 >"$out" & ;;
     esac
@@ -56,53 +75,70 @@ start_server() { # name -> sets PID, PORT
     rm -f "$out"
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 
 ROWS=$(mktemp)
-trap 'rm -f "$ROWS"' EXIT
-printf "| round | server | conns | size | msgs/s | p50 µs | p99 µs | server CPU µs/msg | peak RSS KiB |\n"
-printf "|---:|---|---:|---:|---:|---:|---:|---:|---:|\n"
 for round in $(seq 1 "$ROUNDS"); do
     for point in "10 1024" "10 10240" "10 102400" "100 1024" "1000 1024"; do
         set -- $point
         conns=$1 size=$2
-        for server in tulip tulip-streams tokio mio; do
+        PIDS=()
+        declare -A PID_OF=()
+        args=()
+        for server in "${SERVERS[@]}"; do
             start_server "$server"
-            before=$(cpu_ticks "$PID")
-            result=$(timeout $((DURATION + WARMUP + 30)) "${PIN1[@]}" "$BIN/echo_load" --addr "127.0.0.1:$PORT" \
-                --conns "$conns" --size "$size" --warmup "$WARMUP" --duration "$DURATION" || echo '{}')
-            after=$(cpu_ticks "$PID")
-            rss=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
-            kill "$PID" 2>/dev/null || true
-            wait "$PID" 2>/dev/null || true
-            msgs=$(grep -o '"msgs_per_sec":[0-9]*' <<<"$result" | cut -d: -f2)
-            p50=$(grep -o '"p50_us":[0-9]*' <<<"$result" | cut -d: -f2)
-            p99=$(grep -o '"p99_us":[0-9]*' <<<"$result" | cut -d: -f2)
-            total=$(awk -v m="${msgs:-0}" -v d="$DURATION" -v w="$WARMUP" 'BEGIN {print m * (d + w)}')
-            cpu=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$total" \
-                'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "-" }')
-            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$round" "$server" "$conns" "$size" \
-                "${msgs:--}" "${p50:--}" "${p99:--}" "$cpu" "$rss"
-            if [ -n "${msgs:-}" ]; then
-                printf "%s %s %s %s\n" "$conns" "$size" "$server" "$msgs" >>"$ROWS"
+            PIDS+=("$PID")
+            PID_OF[$server]=$PID
+            args+=(--target "$server=127.0.0.1:$PORT,$PID")
+        done
+        per_server=$((DURATION + WARMUP))
+        out=$(timeout $((per_server * ${#SERVERS[@]} + 60)) "${PIN1[@]}" "$BIN/echo_load" "${args[@]}" \
+            --conns "$conns" --size "$size" --warmup "$WARMUP" --duration "$DURATION" \
+            --window-ms "$WINDOW" || echo '{}')
+        printf "\n### round %s: %s connections x %s bytes\n\n" "$round" "$conns" "$size"
+        printf "| server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | peak RSS KiB |\n"
+        printf "|---|---:|---:|---:|---:|---:|\n"
+        for server in "${SERVERS[@]}"; do
+            line=$(grep "\"server\":\"$server\"" <<<"$out" || true)
+            rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID_OF[$server]}/status")
+            printf "| %s | %s | %s | %s | %s | %s |\n" "$server" "$(field msgs_per_sec <<<"$line")" \
+                "$(field p50_us <<<"$line")" "$(field p99_us <<<"$line")" \
+                "$(field cpu_us_per_msg <<<"$line")" "$rss"
+        done
+        printf "\n| pair | rate ratio | target | CPU/msg ratio |\n|---|---:|---|---:|\n"
+        for i in "${!PAIRS[@]}"; do
+            pair=${PAIRS[$i]}
+            rate=$(grep -o "\"$pair\":{\"rate\":[0-9.]*" <<<"$out" | cut -d: -f3)
+            cpu=$(grep -o "\"$pair\":{\"rate\":[0-9.]*,\"cpu\":[0-9.]*" <<<"$out" | cut -d: -f4)
+            printf "| %s | %s | %s | %s |\n" "$pair" "${rate:--}" "${TARGETS[$i]}" "${cpu:--}"
+            if [ -n "${rate:-}" ]; then
+                printf "%s %s %s %s %s\n" "$conns" "$size" "$pair" "$rate" "${cpu:-0}" >>"$ROWS"
             fi
         done
+        for pid in "${PIDS[@]}"; do
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        done
+        PIDS=()
+        unset PID_OF
     done
 done
 
 [ "$ROUNDS" -gt 1 ] || exit 0
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR % 2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2); else print 0}'; }
-printf "\nMedians of %s rounds (msgs/s) and ratios (targets: tulip/tokio >= 1.0, tulip/mio >= 0.97,\n" "$ROUNDS"
-printf "streams/tulip >= 0.9, streams/tokio >= 1.0):\n\n"
-printf "| conns | size | tulip | streams | tokio | mio | tulip/tokio | tulip/mio | streams/tulip | streams/tokio |\n"
-printf "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+printf "\nMedians over %s rounds of the per-cycle median ratios (rate; CPU per message in brackets):\n\n" "$ROUNDS"
+printf "| conns | size |"
+for i in "${!PAIRS[@]}"; do printf " %s (%s) |" "${PAIRS[$i]}" "${TARGETS[$i]}"; done
+printf "\n|---:|---:|"
+for _ in "${PAIRS[@]}"; do printf -- "---:|"; done
+printf "\n"
 for point in "10 1024" "10 10240" "10 102400" "100 1024" "1000 1024"; do
     set -- $point
-    for server in tulip tulip-streams tokio mio; do
-        printf -v "m_${server//-/_}" "%s" "$(awk -v c="$1" -v s="$2" -v n="$server" '$1 == c && $2 == s && $3 == n {print $4}' "$ROWS" | median)"
+    printf "| %s | %s |" "$1" "$2"
+    for pair in "${PAIRS[@]}"; do
+        rate=$(awk -v c="$1" -v s="$2" -v p="$pair" '$1 == c && $2 == s && $3 == p {print $4}' "$ROWS" | median)
+        cpu=$(awk -v c="$1" -v s="$2" -v p="$pair" '$1 == c && $2 == s && $3 == p {print $5}' "$ROWS" | median)
+        printf " %.3f (%.3f) |" "$rate" "$cpu"
     done
-    awk -v c="$1" -v s="$2" -v t="$m_tulip" -v st="$m_tulip_streams" -v k="$m_tokio" -v m="$m_mio" 'BEGIN {
-        printf "| %s | %s | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.2f |\n", c, s, t, st, k, m,
-            (k ? t / k : 0), (m ? t / m : 0), (t ? st / t : 0), (k ? st / k : 0)
-    }'
+    printf "\n"
 done
