@@ -213,3 +213,45 @@ fn bytes_after_the_protocol_gave_its_reader_up_are_dropped() {
     assert_eq!(sent, 8 * 1024 * 1024);
     assert_eq!(leftover, 0, "nothing reached the dropped reader");
 }
+
+/// Cancelling the task of a waiting read at any point after bytes were
+/// sent to it (before they arrive, between its wake and its step, after it
+/// ran) loses nothing: the cancelled read either returned them or left
+/// them buffered for the next read.
+#[test]
+fn cancelling_a_woken_read_at_any_step_loses_no_bytes() {
+    let h = Harness::new();
+    let outcomes = h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let mut outcomes = Vec::new();
+        for steps in 0..6 {
+            let ((_client_r, client_w), (reader, writer)) = parked.connect(&ev).await?;
+            let r = reader.clone();
+            let pending = ev.create_task(async move { r.read(100).await })?;
+            iterations(2).await?;
+            assert!(!pending.done(), "nothing was sent yet");
+            client_w.write(b"abc")?;
+            iterations(steps).await?;
+            pending.cancel(None);
+            let mut got = match pending.await {
+                Ok(data) => data,
+                Err(err) if err.is_cancelled() => Vec::new(),
+                Err(err) => return Err(err),
+            };
+            let cancelled_empty = got.is_empty();
+            if cancelled_empty {
+                got = reader.read(100).await?;
+            }
+            assert_eq!(got, b"abc", "after {steps} steps");
+            outcomes.push(cancelled_empty);
+            client_w.close();
+            writer.close();
+        }
+        parked.server.close();
+        Ok(outcomes)
+    });
+    // The early cancels hit the waiting read; the later ones came after it
+    // had its bytes.
+    assert!(outcomes.iter().any(|&c| c), "{outcomes:?}");
+    assert!(outcomes.iter().any(|&c| !c), "{outcomes:?}");
+}
