@@ -54,6 +54,9 @@ struct Target {
     /// Per measured window: (messages, seconds, server CPU ns).
     windows: Vec<(u64, f64, u64)>,
     latencies: Vec<u32>,
+    /// Every echo it completed, warm-up and drains included (to divide a
+    /// whole-process count, such as instructions under cachegrind, by).
+    echoes: u64,
 }
 
 /// The client's loop and every connection, of every server.
@@ -73,6 +76,8 @@ struct Window {
     end: Instant,
     record: bool,
     messages: u64,
+    /// Every echo completed in the window (and its drain).
+    echoes: u64,
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -146,6 +151,7 @@ fn main() -> io::Result<()> {
             first: connections.len(),
             windows: Vec::new(),
             latencies: Vec::with_capacity(1 << 20),
+            echoes: 0,
         });
         for _ in 0..conns {
             let std_stream = std::net::TcpStream::connect(addr)?;
@@ -215,6 +221,7 @@ impl Load {
             end: start + length,
             record,
             messages: 0,
+            echoes: 0,
         };
         for conn in &mut self.connections[target.first..target.first + self.conns] {
             conn.started = start;
@@ -261,6 +268,7 @@ impl Load {
             }
         }
         let cpu_after = cpu_after.unwrap_or_else(|| cpu_ns(target.pid));
+        target.echoes += state.echoes;
         if record {
             target.windows.push((
                 state.messages,
@@ -304,6 +312,7 @@ fn read_echoes(
                 }
                 if conn.received == size {
                     conn.received = 0;
+                    state.echoes += 1;
                     let now = Instant::now();
                     if now < state.end {
                         if state.record {
@@ -359,10 +368,11 @@ fn report(target: &mut Target, conns: usize, size: usize, alternating: bool) {
         String::new()
     };
     println!(
-        "{{{name_field}\"conns\":{conns},\"size\":{size},\"msgs_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{}{cpu_field}}}",
+        "{{{name_field}\"conns\":{conns},\"size\":{size},\"msgs_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{},\"echoes\":{}{cpu_field}}}",
         messages as f64 / secs.max(f64::MIN_POSITIVE),
         pct(0.50),
-        pct(0.99)
+        pct(0.99),
+        target.echoes
     );
 }
 

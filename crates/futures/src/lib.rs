@@ -59,6 +59,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod bridge;
+mod checkpoint;
 mod concurrent;
 mod context_var;
 mod ensure;
@@ -83,6 +84,7 @@ mod wait;
 mod wrap;
 mod yield_now;
 
+pub use checkpoint::checkpoint_if_cancelled;
 pub use concurrent::ConcurrentFuture;
 pub use context_var::{ContextToken, ContextVar};
 #[doc(hidden)]

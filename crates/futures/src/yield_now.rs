@@ -4,8 +4,8 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::checkpoint::checkpoint_if_cancelled;
 use crate::error::Error;
-use crate::task;
 
 /// Suspends the current task for exactly one loop iteration: it runs
 /// again after the callbacks that were already ready.
@@ -28,9 +28,7 @@ impl std::future::Future for YieldNow {
     type Output = Result<(), Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Some(err) = task::take_must_cancel() {
-            return Poll::Ready(Err(err));
-        }
+        checkpoint_if_cancelled()?;
         if self.yielded {
             return Poll::Ready(Ok(()));
         }

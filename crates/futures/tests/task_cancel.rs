@@ -20,7 +20,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use loop_core::{EventLoop, ExceptionContext, ManualClock};
-use loop_futures::{Error, EventLoopExt, IntoTaskResult, all_tasks, current_task, yield_now};
+use loop_futures::{
+    Error, EventLoopExt, IntoTaskResult, all_tasks, checkpoint_if_cancelled, current_task,
+    yield_now,
+};
 
 // ===== helpers =====
 
@@ -149,6 +152,61 @@ fn cancel_is_delivered_at_the_current_await() {
     );
     assert!(task.done() && task.cancelled());
     assert!(!task.cancel(None), "a done task cannot be cancelled again");
+}
+
+/// A hand-written await point that parks the task's waker (no tulip
+/// future): ready once `open` is set and the waker taken back.
+struct Parked {
+    open: Rc<Cell<bool>>,
+    waker: Rc<RefCell<Option<Waker>>>,
+}
+
+impl StdFuture for Parked {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        checkpoint_if_cancelled()?;
+        if self.open.get() {
+            return Poll::Ready(Ok(()));
+        }
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A task suspended on a future that parks its waker (not a tulip future):
+/// `cancel` wakes it, and `checkpoint_if_cancelled` at the start of that
+/// future's poll turns the wake into `Err(Cancelled)` with the message.
+/// Without a cancel the same future completes normally; outside a task the
+/// checkpoint is `Ok`.
+#[test]
+fn checkpoint_if_cancelled_delivers_a_cancel_at_a_waker_await() {
+    assert!(checkpoint_if_cancelled().is_ok(), "outside a task");
+    let ev = test_loop();
+    let parked = |open: &Rc<Cell<bool>>, waker: &Rc<RefCell<Option<Waker>>>| Parked {
+        open: open.clone(),
+        waker: waker.clone(),
+    };
+    let (open, waker) = (Rc::new(Cell::new(false)), Rc::new(RefCell::new(None)));
+
+    // Opened: completes.
+    let task = ev.create_task(parked(&open, &waker)).unwrap();
+    run_briefly(&ev);
+    assert!(!task.done() && waker.borrow().is_some());
+    open.set(true);
+    waker.borrow_mut().take().unwrap().wake();
+    assert!(run(&ev, task.clone()).is_ok());
+
+    // Cancelled while parked: cancel wakes it, the checkpoint delivers.
+    open.set(false);
+    let task = ev.create_task(parked(&open, &waker)).unwrap();
+    run_briefly(&ev);
+    assert!(!task.done());
+    assert!(task.cancel(Some("parked")));
+    let err = run(&ev, task.clone()).unwrap_err();
+    assert_eq!(cancel_message(&err), Some(Some("parked".to_owned())));
+    assert!(task.cancelled());
+    assert!(!open.get(), "ended by the cancel, not by opening");
 }
 
 /// A task that cancels itself keeps running until its next await, which

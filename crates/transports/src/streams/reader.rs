@@ -30,8 +30,12 @@ use std::fmt;
 use std::io;
 use std::rc::Rc;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
 use loop_core::get_running_loop;
-use loop_futures::{Error, Future, RuntimeError};
+use loop_futures::{Error, RuntimeError, checkpoint_if_cancelled};
 
 use super::DEFAULT_LIMIT;
 use super::buffer::{Buffer, Room};
@@ -42,7 +46,9 @@ struct State {
     buffer: Buffer,
     eof: bool,
     exception: Option<Error>,
-    waiter: Option<Future<()>>,
+    /// The waiting read's task (asyncio's `_waiter` future; a waker is all
+    /// it needs: see `WaitForData`). Taken by whoever wakes it.
+    waiter: Option<Waker>,
     transport: Option<Transport>,
     paused: bool,
 }
@@ -230,30 +236,31 @@ impl StreamReader {
             .into());
         }
         self.check_exception()?;
-        let (waiter, resume) = {
+        let resume = {
             let mut st = self.inner.state.borrow_mut();
             if st.eof {
                 return Ok(());
             }
-            let resume = if st.paused {
+            // asyncio's waiter is a future of the running loop: waiting
+            // without one is its RuntimeError.
+            get_running_loop()?;
+            if st.paused {
                 st.paused = false;
                 st.transport.clone()
             } else {
                 None
-            };
-            let ev = get_running_loop()?;
-            let waiter: Future<()> = Future::new(&ev);
-            st.waiter = Some(waiter.clone());
-            (waiter, resume)
+            }
         };
         if let Some(transport) = resume {
             transport.resume_reading();
         }
         self.inner.waiting.set(true);
-        let guard = WaitGuard(&self.inner);
-        let result = waiter.await;
-        drop(guard);
-        result?;
+        let _guard = WaitGuard(&self.inner);
+        WaitForData {
+            inner: &self.inner,
+            registered: false,
+        }
+        .await?;
         self.check_exception()
     }
 
@@ -502,19 +509,50 @@ impl fmt::Debug for StreamReader {
 }
 
 /// Wakes the reader's waiter, taken out of the state by the caller (the
-/// state is not borrowed while `set_result` runs).
-fn wake(waiter: Option<Future<()>>) {
+/// state is not borrowed while the wake runs).
+fn wake(waiter: Option<Waker>) {
     if let Some(waiter) = waiter {
-        if !waiter.done() {
-            let _ = waiter.set_result(());
+        waiter.wake();
+    }
+}
+
+/// One wait for data: registers the task's waker as the reader's waiter and
+/// is ready once a feed, EOF or exception took it back. No allocation: the
+/// waker is the task's own (a reference count). Cancellation is delivered
+/// as at every tulip await: `Task::cancel` wakes the task, and the next
+/// poll returns `Err(Cancelled)` ([`checkpoint_if_cancelled`]), leaving
+/// whatever arrived in the buffer (asyncio: the `CancelledError` from
+/// `_wait_for_data`).
+struct WaitForData<'a> {
+    inner: &'a Inner,
+    registered: bool,
+}
+
+impl Future for WaitForData<'_> {
+    type Output = Result<(), Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        checkpoint_if_cancelled()?;
+        let mut st = self.inner.state.borrow_mut();
+        if self.registered && st.waiter.is_none() {
+            // Taken back by whoever woke us.
+            return Poll::Ready(Ok(()));
         }
+        match &mut st.waiter {
+            // Polled again without being woken: keep the newest waker.
+            Some(w) => w.clone_from(cx.waker()),
+            None => st.waiter = Some(cx.waker().clone()),
+        }
+        drop(st);
+        self.registered = true;
+        Poll::Pending
     }
 }
 
 /// What arriving bytes do once the state is released: wake the waiter
 /// (taken in the same borrow that stored the bytes), then pause the
 /// transport if the buffer went past `2 × limit`.
-fn data_arrived(waiter: Option<Future<()>>, pause: Option<Transport>) {
+fn data_arrived(waiter: Option<Waker>, pause: Option<Transport>) {
     wake(waiter);
     if let Some(transport) = pause {
         transport.pause_reading();
