@@ -17,10 +17,11 @@
 //!    return span several (`readexactly`, `readuntil`, a `read` of more than
 //!    the front chunk).
 //! 4. What reads return depends only on the bytes, never on the chunking.
-//! 5. Memory: empty chunks are kept only as replacements for big chunks
-//!    handed over (at most [`SPARES`], see [`replace`](Buffer::replace))
-//!    and none in small-message mode; a reader with nothing buffered and
-//!    small messages holds no chunk at all.
+//! 5. Memory: empty chunks are kept only as replacements for chunks handed
+//!    over (see [`replace`](Buffer::replace)): at most [`SPARES`] for big
+//!    chunks, and in small-message mode one of about twice the last
+//!    message (at most [`SMALL_READ`]); a reader that was never read from
+//!    holds only its unread bytes.
 
 use std::collections::VecDeque;
 use std::io;
@@ -52,6 +53,15 @@ const RECYCLE_MAX: usize = MAX_READ_CHUNK;
 
 /// Empty chunks kept for the next receives, at most.
 const SPARES: usize = 2;
+
+/// The largest allocation glibc's per-thread cache serves (its `tcache`
+/// holds chunks for requests up to 1032 bytes on 64-bit targets): a small
+/// message's replacement chunk stays at or below it when the message does
+/// (see [`Buffer::replace`]).
+const SMALL_CACHED: usize = 1032;
+
+/// The least room a small message's replacement chunk gets.
+const SMALL_SPARE_MIN: usize = 256;
 
 /// Handing over a chunk of at least this many bytes allocates its
 /// replacement at once (see [`Buffer::replace`]).
@@ -214,8 +224,34 @@ impl Buffer {
     /// iteration, and glibc trims and regrows it (`brk`), faulting the
     /// pages in again (measured: 2–3× the CPU per 100 KiB echo). Small
     /// chunks come from the allocator's caches and need no replacement.
+    ///
+    /// In small-message mode every hand-over makes one replacement (a
+    /// reader keeps at most one there), for the same reason at a smaller
+    /// scale: the exact copies that mode used to make were allocated in the
+    /// transport's callback and freed by the reading task an iteration
+    /// later, so with many connections hundreds of them were alive at once,
+    /// past the allocator's per-size cache, and every receive took its slow
+    /// path (cachegrind at 1000 connections: ~370 instructions and a dozen
+    /// cache misses per 1 KiB message in `malloc`, plus the copy). Made
+    /// here, in the task, the replacement is the block the previous task
+    /// freed a moment ago, and the next receive goes straight into it.
+    ///
+    /// The small replacement has room for twice the chunk handed over, but
+    /// no more than [`SMALL_CACHED`] when the chunk fitted under it: the
+    /// next message, likely the same size, still arrives whole (the receive
+    /// does not fill its room, so the transport does not read again), and
+    /// the allocation stays within the allocator's per-size cache.
     fn replace(&mut self, handed: usize) {
-        if handed >= REPLACE_MIN && self.read_size > SMALL_READ && self.spares.len() < SPARES {
+        if self.read_size <= SMALL_READ {
+            if self.spares.is_empty() {
+                let cap = if handed < SMALL_CACHED {
+                    (2 * handed).clamp(SMALL_SPARE_MIN, SMALL_CACHED)
+                } else {
+                    (2 * handed).min(SMALL_READ)
+                };
+                self.spares.push(Vec::with_capacity(cap));
+            }
+        } else if handed >= REPLACE_MIN && self.spares.len() < SPARES {
             self.spares.push(Vec::with_capacity(self.read_size));
         }
     }
@@ -264,14 +300,15 @@ impl Buffer {
     /// 1. the last chunk, if it has room (at least [`MIN_READ_SIZE`], at
     ///    most [`MAX_READ_CHUNK`]);
     /// 2. small-message mode (the receive size is [`SMALL_READ`] or less):
-    ///    `scratch` (the loop's shared read buffer, hot in the cache), then
-    ///    a copy into the last chunk or a new chunk of exactly the bytes
-    ///    received. For a few hundred bytes the copy is cheaper than
-    ///    receiving into a fresh chunk: an exact small allocation comes from
-    ///    the allocator's per-size cache and the shared buffer is always
-    ///    cached, so this is the cheaper path. A receive of more than
-    ///    `SMALL_READ` bytes ends the mode;
-    /// 3. a new chunk with room for the receive size.
+    ///    the spare chunk a read's hand-over left (see
+    ///    [`replace`](Buffer::replace)), whatever its room; without one (a
+    ///    reader's first receives, or bytes nobody has read yet) `scratch` (the loop's shared read buffer, hot in
+    ///    the cache), then a copy into the last chunk or a new chunk of
+    ///    exactly the bytes received, so a reader that is not being read
+    ///    holds no more than its bytes. A receive of more than `SMALL_READ`
+    ///    bytes ends the mode;
+    /// 3. a new chunk with room for the receive size (past small-message
+    ///    mode, a spare if there is one).
     ///
     /// # Errors
     ///
@@ -295,6 +332,30 @@ impl Buffer {
             }
         }
         let size = self.read_size;
+        if size <= SMALL_READ {
+            if let Some(mut chunk) = self.spares.pop() {
+                let room = chunk.capacity();
+                return match recv(Room::Spare(&mut chunk)) {
+                    Ok(n) => {
+                        if n == room {
+                            // More than a small message: bigger receives.
+                            self.read_size = next_read_size(size, n, true);
+                        }
+                        if n > 0 {
+                            self.len += n;
+                            self.chunks.push_back(chunk);
+                        } else {
+                            self.spares.push(chunk);
+                        }
+                        Ok((n, n == room))
+                    }
+                    Err(err) => {
+                        self.spares.push(chunk);
+                        Err(err)
+                    }
+                };
+            }
+        }
         if size <= SMALL_READ && !scratch.is_empty() {
             let cap = scratch.len().min(MAX_READ_CHUNK);
             let scratch = &mut scratch[..cap];
@@ -313,7 +374,7 @@ impl Buffer {
                 let full = n == room;
                 self.read_size = next_read_size(size, n, full);
                 if self.read_size <= SMALL_READ {
-                    // Small-message mode needs no spare chunks.
+                    // Big spares are not for small-message mode.
                     self.spares.clear();
                 }
                 if n > 0 {
@@ -582,12 +643,15 @@ mod tests {
         assert_eq!(b.read_size(), MAX_READ_CHUNK);
         let got = b.take_all();
         assert_eq!(got, big[..fed]);
-        // Small receives shrink it again, down to the minimum.
+        // Small receives shrink it again, into small-message mode.
         for _ in 0..16 {
             b.receive(no_scratch(), feeder(b"x")).unwrap();
             b.take_all();
         }
-        assert_eq!(b.read_size(), MIN_READ_SIZE);
+        assert!(b.read_size() <= SMALL_READ);
+        assert!(b.read_size() >= MIN_READ_SIZE);
+        assert_eq!(b.spares.len(), 1);
+        assert_eq!(b.spares[0].capacity(), SMALL_SPARE_MIN);
     }
 
     #[test]
@@ -829,45 +893,55 @@ mod tests {
     }
 
     #[test]
-    fn small_messages_are_received_into_scratch_and_copied_exactly() {
+    fn small_messages_go_through_scratch_until_a_read_leaves_a_spare() {
         let mut b = Buffer::default();
         let mut scratch = vec![0u8; 64 * 1024];
         let msg = bytes(1000, 14);
-        // Small receives bring the receive size down to small-message mode.
-        for _ in 0..8 {
-            b.receive(&mut scratch, feeder(&msg)).unwrap();
-            assert_eq!(b.take_all(), msg);
-        }
-        assert!(b.read_size() <= SMALL_READ);
-        assert!(b.spares.is_empty());
+        // A fresh reader: through the scratch buffer, kept as an exact copy.
         let (n, full) = b.receive(&mut scratch, feeder(&msg)).unwrap();
         assert_eq!((n, full), (1000, false));
         assert_eq!(scratch[..1000], msg[..], "received into the scratch buffer");
-        assert_eq!(
-            b.chunks.front().unwrap().capacity(),
-            1000,
-            "kept as an exact copy"
-        );
-        // A second small message joins the first chunk if it has room,
-        // else gets its own exact chunk.
+        assert_eq!(b.chunks.front().unwrap().capacity(), 1000, "an exact copy");
+        // Bytes nobody read yet: still through scratch (no spare to use).
         b.receive(&mut scratch, feeder(b"tail")).unwrap();
-        assert_eq!(b.chunk_count(), 2);
         let mut want = msg.clone();
         want.extend_from_slice(b"tail");
         assert_eq!(b.take_all(), want);
+        // That read handed the chunk over and left one spare of the
+        // receive size; the next receives go straight into it.
+        assert_eq!(b.spares.len(), 1);
+        for round in 0..8 {
+            scratch[..1000].fill(0);
+            let (n, _) = b.receive(&mut scratch, feeder(&msg)).unwrap();
+            assert_eq!(n, 1000);
+            assert!(
+                scratch[..1000].iter().all(|&x| x == 0),
+                "round {round}: not via scratch"
+            );
+            assert!(
+                b.spares.is_empty(),
+                "round {round}: the receive took the spare"
+            );
+            assert_eq!(b.take_all(), msg);
+            assert_eq!(b.spares.len(), 1, "round {round}: the read left a new one");
+        }
+        // The spare has room for the next message whole, within the
+        // allocator's small-size cache; the mode goes on.
+        assert!(b.read_size() <= SMALL_READ);
+        assert_eq!(b.spares[0].capacity(), SMALL_CACHED);
         // A big receive ends small-message mode.
         let big = bytes(10_000, 15);
-        let (n, _) = b.receive(&mut scratch, feeder(&big)).unwrap();
-        assert_eq!(n, 10_000);
-        assert_eq!(b.read_size(), 16 * 1024);
-        assert_eq!(b.take_all(), big);
-        b.receive(&mut scratch, feeder(&big)).unwrap();
-        assert_eq!(
-            b.chunks.front().unwrap().capacity(),
-            16 * 1024,
-            "a chunk of the receive size"
-        );
-        assert_eq!(b.take_all(), big);
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            b.receive(&mut scratch, feeder(&big[got.len()..])).unwrap();
+            got.extend(b.take_all());
+            if got.len() == big.len() {
+                break;
+            }
+        }
+        assert_eq!(got, big);
+        assert!(b.read_size() > SMALL_READ, "{}", b.read_size());
+        assert!(b.spares.len() <= SPARES);
     }
 
     #[test]
@@ -878,6 +952,9 @@ mod tests {
             b.take_all();
         }
         assert!(b.read_size() <= SMALL_READ);
+        // The scratch path is the one without a spare (see
+        // `small_messages_go_through_scratch_until_a_read_leaves_a_spare`).
+        b.spares.clear();
         let mut scratch = vec![0u8; 2 * MAX_READ_CHUNK];
         let data = bytes(2 * MAX_READ_CHUNK, 16);
         let (n, full) = b.receive(&mut scratch, feeder(&data)).unwrap();
