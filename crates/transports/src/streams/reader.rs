@@ -7,7 +7,8 @@
 //! reader's buffer ([`receive_with`](StreamReader::receive_with), called
 //! by the transport instead of `data_received`): past small messages
 //! straight into a chunk of the buffer (one copy, the kernel's), small
-//! messages through the loop's shared buffer into exact-size chunks. A
+//! messages into the spare chunk the last read left, or, before any read,
+//! through the loop's shared buffer into exact-size chunks. A
 //! read that takes a whole chunk gets that chunk's vector, uncopied (see
 //! the buffer's module docs). `feed_data` (a protocol fed by hand, or any
 //! other caller) appends a copy. Both paths wake the waiter and apply flow
