@@ -25,7 +25,8 @@ case "$SERVER" in
     *) echo "unknown server $SERVER" >&2; exit 2 ;;
 esac
 OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
+VPID=
+trap '[ -n "$VPID" ] && kill -TERM "$VPID" 2>/dev/null; rm -rf "$OUT"' EXIT
 valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file="$OUT/cg.out" \
     "${CMD[@]}" >"$OUT/server.out" 2>"$OUT/valgrind.err" &
 VPID=$!
@@ -41,7 +42,12 @@ kill -INT "$VPID" 2>/dev/null || true
 sleep 2
 kill -TERM "$VPID" 2>/dev/null || true
 wait "$VPID" 2>/dev/null || true
-ECHOES=$(grep -o '"echoes":[0-9]*' "$OUT/load.json" | cut -d: -f2)
+VPID=
+ECHOES=$(grep -o '"echoes":[0-9]*' "$OUT/load.json" | cut -d: -f2 || true)
+if [ -z "$ECHOES" ] || [ "$ECHOES" -eq 0 ]; then
+    echo "no echoes counted" >&2
+    exit 1
+fi
 awk -v e="$ECHOES" -v s="$SERVER" -v c="$CONNS" -v z="$SIZE" '
     /I *refs:/ { gsub(",", "", $4); ir = $4 }
     /D1  misses:/ { gsub(",", "", $4); d1 = $4 }

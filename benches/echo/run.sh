@@ -67,15 +67,20 @@ start_server() { # name -> sets PID, PORT
         mio) "${PIN0[@]}" "$BIN/echo_server_mio" --port 0 >"$out" & ;;
     esac
     PID=$!
+    PIDS+=("$PID") # known to `cleanup` before anything can fail
     for _ in $(seq 1 100); do
         if grep -q "listening on" "$out"; then break; fi
         sleep 0.05
     done
-    PORT=$(grep -o "127.0.0.1:[0-9]*" "$out" | head -1 | cut -d: -f2)
+    PORT=$(grep -o "127.0.0.1:[0-9]*" "$out" | head -1 | cut -d: -f2 || true)
     rm -f "$out"
+    if [ -z "$PORT" ]; then
+        echo "server $1 did not start" >&2
+        exit 1
+    fi
 }
 
-field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
+field() { grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2 || true; }
 
 ROWS=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
@@ -87,7 +92,6 @@ for round in $(seq 1 "$ROUNDS"); do
         args=()
         for server in "${SERVERS[@]}"; do
             start_server "$server"
-            PIDS+=("$PID")
             PID_OF[$server]=$PID
             args+=(--target "$server=127.0.0.1:$PORT,$PID")
         done
@@ -100,7 +104,7 @@ for round in $(seq 1 "$ROUNDS"); do
         printf "|---|---:|---:|---:|---:|---:|\n"
         for server in "${SERVERS[@]}"; do
             line=$(grep "\"server\":\"$server\"" <<<"$out" || true)
-            rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID_OF[$server]}/status")
+            rss=$(awk '/VmHWM/ {print $2}' "/proc/${PID_OF[$server]}/status" 2>/dev/null || true)
             printf "| %s | %s | %s | %s | %s | %s |\n" "$server" "$(field msgs_per_sec <<<"$line")" \
                 "$(field p50_us <<<"$line")" "$(field p99_us <<<"$line")" \
                 "$(field cpu_us_per_msg <<<"$line")" "$rss"
@@ -108,11 +112,11 @@ for round in $(seq 1 "$ROUNDS"); do
         printf "\n| pair | rate ratio | target | CPU/msg ratio |\n|---|---:|---|---:|\n"
         for i in "${!PAIRS[@]}"; do
             pair=${PAIRS[$i]}
-            rate=$(grep -o "\"$pair\":{\"rate\":[0-9.]*" <<<"$out" | cut -d: -f3)
-            cpu=$(grep -o "\"$pair\":{\"rate\":[0-9.]*,\"cpu\":[0-9.]*" <<<"$out" | cut -d: -f4)
+            rate=$(grep -o "\"$pair\":{\"rate\":[0-9.]*" <<<"$out" | cut -d: -f3 || true)
+            cpu=$(grep -o "\"$pair\":{\"rate\":[0-9.]*,\"cpu\":[0-9.]*" <<<"$out" | cut -d: -f4 || true)
             printf "| %s | %s | %s | %s |\n" "$pair" "${rate:--}" "${TARGETS[$i]}" "${cpu:--}"
             if [ -n "${rate:-}" ]; then
-                printf "%s %s %s %s %s\n" "$conns" "$size" "$pair" "$rate" "${cpu:-0}" >>"$ROWS"
+                printf "%s %s %s %s %s\n" "$conns" "$size" "$pair" "$rate" "${cpu:--}" >>"$ROWS"
             fi
         done
         for pid in "${PIDS[@]}"; do
@@ -137,7 +141,7 @@ for point in "10 1024" "10 10240" "10 102400" "100 1024" "1000 1024"; do
     printf "| %s | %s |" "$1" "$2"
     for pair in "${PAIRS[@]}"; do
         rate=$(awk -v c="$1" -v s="$2" -v p="$pair" '$1 == c && $2 == s && $3 == p {print $4}' "$ROWS" | median)
-        cpu=$(awk -v c="$1" -v s="$2" -v p="$pair" '$1 == c && $2 == s && $3 == p {print $5}' "$ROWS" | median)
+        cpu=$(awk -v c="$1" -v s="$2" -v p="$pair" '$1 == c && $2 == s && $3 == p && $5 != "-" {print $5}' "$ROWS" | median)
         printf " %.3f (%.3f) |" "$rate" "$cpu"
     done
     printf "\n"

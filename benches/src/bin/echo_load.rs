@@ -20,8 +20,11 @@
 //! alike; the `pairs` line gives, for each pair of servers, the median over
 //! the cycles of the ratio of their rates (and of their CPU per message).
 //! With a `PID`, the server's CPU time is read from
-//! `/proc/PID/schedstat` (ns on the CPU) at the start and end of each of
-//! its windows.
+//! `/proc/PID/schedstat` (ns on the CPU) at the start of each of its
+//! windows and after the window's drain, when the server is idle at both
+//! edges: the CPU between is the work of exactly the echoes completed in
+//! between, which is what it is divided by. Every other cycle goes round
+//! the servers in reverse order.
 //!
 //! Invariant kept by the loop: a connection has at most one message in
 //! flight, and only the connections of the current window's server are
@@ -51,8 +54,10 @@ struct Target {
     pid: Option<u32>,
     /// Its connections: `conns[first..first + count]`.
     first: usize,
-    /// Per measured window: (messages, seconds, server CPU ns).
-    windows: Vec<(u64, f64, u64)>,
+    /// Per measured window: (messages completed within it, its seconds,
+    /// server CPU ns from its start to the end of its drain, echoes
+    /// completed in that same span).
+    windows: Vec<(u64, f64, u64, u64)>,
     latencies: Vec<u32>,
     /// Every echo it completed, warm-up and drains included (to divide a
     /// whole-process count, such as instructions under cachegrind, by).
@@ -190,9 +195,13 @@ fn main() -> io::Result<()> {
     let cycles = (duration.as_secs_f64() / window.as_secs_f64())
         .ceil()
         .max(1.0) as usize;
+    let mut order: Vec<usize> = (0..targets.len()).rev().collect();
     for _ in 0..cycles {
-        for (t, target) in targets.iter_mut().enumerate() {
-            load.run_window(target, t, window, true)?;
+        // Every other cycle in reverse order, so that no server always
+        // follows the same one or sits at the same place in the cycle.
+        order.reverse();
+        for &t in &order {
+            load.run_window(&mut targets[t], t, window, true)?;
         }
     }
 
@@ -230,13 +239,9 @@ impl Load {
             pump_write(conn, &self.message)?;
         }
         let mut in_flight = self.conns;
-        let mut cpu_after = None;
         let drain_limit = state.end + Duration::from_secs(10);
         while in_flight > 0 {
             let now = Instant::now();
-            if now >= state.end && cpu_after.is_none() {
-                cpu_after = Some(cpu_ns(target.pid));
-            }
             if now >= drain_limit {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -267,13 +272,16 @@ impl Load {
                 }
             }
         }
-        let cpu_after = cpu_after.unwrap_or_else(|| cpu_ns(target.pid));
+        // The server is idle at both edges (nothing in flight), so the CPU
+        // between them is the work of exactly `state.echoes` echoes.
+        let cpu_after = cpu_ns(target.pid);
         target.echoes += state.echoes;
         if record {
             target.windows.push((
                 state.messages,
                 length.as_secs_f64(),
                 cpu_after.saturating_sub(cpu_before),
+                state.echoes,
             ));
         }
         Ok(())
@@ -354,10 +362,11 @@ fn report(target: &mut Target, conns: usize, size: usize, alternating: bool) {
     let messages: u64 = target.windows.iter().map(|w| w.0).sum();
     let secs: f64 = target.windows.iter().map(|w| w.1).sum();
     let cpu: u64 = target.windows.iter().map(|w| w.2).sum();
-    let cpu_field = if target.pid.is_some() && messages > 0 {
+    let cpu_echoes: u64 = target.windows.iter().map(|w| w.3).sum();
+    let cpu_field = if target.pid.is_some() && cpu_echoes > 0 {
         format!(
             ",\"cpu_us_per_msg\":{:.3}",
-            cpu as f64 / 1e3 / messages as f64
+            cpu as f64 / 1e3 / cpu_echoes as f64
         )
     } else {
         String::new()
@@ -408,8 +417,8 @@ fn print_pairs(targets: &[Target]) {
             );
             let cpu = median(
                 pairs
-                    .filter(|(x, y)| x.0 > 0 && y.0 > 0 && y.2 > 0)
-                    .map(|(x, y)| (x.2 as f64 / x.0 as f64) / (y.2 as f64 / y.0 as f64))
+                    .filter(|(x, y)| x.3 > 0 && y.3 > 0 && y.2 > 0)
+                    .map(|(x, y)| (x.2 as f64 / x.3 as f64) / (y.2 as f64 / y.3 as f64))
                     .collect(),
             );
             let cpu = if cpu.is_nan() {
