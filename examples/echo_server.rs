@@ -87,7 +87,7 @@ fn main() -> Result<(), Error> {
     // of the transport (protocol mode) and the tokio/mio peers' buffers:
     // a smaller read would split a large message into several sends.
     let read_size: isize = match arg(&args, "--read-size") {
-        None => 256 * 1024,
+        None => tulip::MAX_READ_SIZE as isize,
         Some(n) => match n.parse() {
             Ok(n) if n > 0 => n,
             _ => {

@@ -54,10 +54,8 @@ struct Target {
     pid: Option<u32>,
     /// Its connections: `conns[first..first + count]`.
     first: usize,
-    /// Per measured window: (messages completed within it, its seconds,
-    /// server CPU ns from its start to the end of its drain, echoes
-    /// completed in that same span).
-    windows: Vec<(u64, f64, u64, u64)>,
+    /// One entry per measured window.
+    windows: Vec<Measured>,
     latencies: Vec<u32>,
     /// Every echo it completed, warm-up and drains included (to divide a
     /// whole-process count, such as instructions under cachegrind, by).
@@ -73,6 +71,30 @@ struct Load {
     conns: usize,
     message: Vec<u8>,
     scratch: Vec<u8>,
+}
+
+/// What one measured window of a server came to.
+struct Measured {
+    /// Messages completed within the window.
+    messages: u64,
+    /// The window's length.
+    secs: f64,
+    /// Server CPU ns from the window's start to the end of its drain.
+    cpu_ns: u64,
+    /// Echoes completed in that same span.
+    echoes: u64,
+}
+
+impl Measured {
+    /// Messages per second, if the window had a length.
+    fn rate(&self) -> Option<f64> {
+        (self.secs > 0.0).then(|| self.messages as f64 / self.secs)
+    }
+
+    /// Server CPU ns per echo, if there were echoes.
+    fn cpu_per_echo(&self) -> Option<f64> {
+        (self.echoes > 0).then(|| self.cpu_ns as f64 / self.echoes as f64)
+    }
 }
 
 /// Where in the current window the loop is.
@@ -256,7 +278,7 @@ impl Load {
             for event in self.events.iter() {
                 let i = event.token().0;
                 let conn = &mut self.connections[i];
-                let ours = i >= target.first && i < target.first + self.conns;
+                let ours = (target.first..target.first + self.conns).contains(&i);
                 if event.is_writable() && conn.in_flight && conn.sent < self.message.len() {
                     pump_write(conn, &self.message)?;
                 }
@@ -277,12 +299,12 @@ impl Load {
         let cpu_after = cpu_ns(target.pid);
         target.echoes += state.echoes;
         if record {
-            target.windows.push((
-                state.messages,
-                length.as_secs_f64(),
-                cpu_after.saturating_sub(cpu_before),
-                state.echoes,
-            ));
+            target.windows.push(Measured {
+                messages: state.messages,
+                secs: length.as_secs_f64(),
+                cpu_ns: cpu_after.saturating_sub(cpu_before),
+                echoes: state.echoes,
+            });
         }
         Ok(())
     }
@@ -359,10 +381,10 @@ fn report(target: &mut Target, conns: usize, size: usize, alternating: bool) {
         }
         lat[((lat.len() as f64 - 1.0) * p) as usize]
     };
-    let messages: u64 = target.windows.iter().map(|w| w.0).sum();
-    let secs: f64 = target.windows.iter().map(|w| w.1).sum();
-    let cpu: u64 = target.windows.iter().map(|w| w.2).sum();
-    let cpu_echoes: u64 = target.windows.iter().map(|w| w.3).sum();
+    let messages: u64 = target.windows.iter().map(|w| w.messages).sum();
+    let secs: f64 = target.windows.iter().map(|w| w.secs).sum();
+    let cpu: u64 = target.windows.iter().map(|w| w.cpu_ns).sum();
+    let cpu_echoes: u64 = target.windows.iter().map(|w| w.echoes).sum();
     let cpu_field = if target.pid.is_some() && cpu_echoes > 0 {
         format!(
             ",\"cpu_us_per_msg\":{:.3}",
@@ -408,17 +430,19 @@ fn print_pairs(targets: &[Target]) {
                 continue;
             }
             let pairs = a.windows.iter().zip(&b.windows);
+            let ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
+                (Some(x), Some(y)) if y > 0.0 => Some(x / y),
+                _ => None,
+            };
             let rate = median(
                 pairs
                     .clone()
-                    .filter(|(x, y)| y.0 > 0 && x.1 > 0.0)
-                    .map(|(x, y)| (x.0 as f64 / x.1) / (y.0 as f64 / y.1))
+                    .filter_map(|(x, y)| ratio(x.rate(), y.rate()))
                     .collect(),
             );
             let cpu = median(
                 pairs
-                    .filter(|(x, y)| x.3 > 0 && y.3 > 0 && y.2 > 0)
-                    .map(|(x, y)| (x.2 as f64 / x.3 as f64) / (y.2 as f64 / y.3 as f64))
+                    .filter_map(|(x, y)| ratio(x.cpu_per_echo(), y.cpu_per_echo()))
                     .collect(),
             );
             let cpu = if cpu.is_nan() {

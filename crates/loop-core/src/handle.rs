@@ -4,9 +4,10 @@
 //! Invariants:
 //! 1. Every scheduled callback lives in one slot of the loop's callback
 //!    slots (`SlotTable`) from `call_*` until the loop pops its queue entry
-//!    (ready queue or timer heap). A queue entry therefore always names a live slot; only handles
-//!    can be stale, so a handle carries the slot's `seq` (unique per
-//!    scheduling) and acts only when the slot still has that `seq`.
+//!    (ready queue or timer heap). A queue entry therefore always names a
+//!    live slot; only handles can be stale, so a handle carries the slot's
+//!    `seq` (unique per scheduling) and acts only when the slot still has
+//!    that `seq`.
 //! 2. Cancelling drops the closure at once (asyncio sets `_callback = None`)
 //!    but leaves the slot in place; the queue entry is skipped when popped.
 //! 3. The timer queue tracks which slots hold a live timer (its `live`

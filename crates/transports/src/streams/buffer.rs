@@ -303,11 +303,11 @@ impl Buffer {
     /// 2. small-message mode (the receive size is [`SMALL_READ`] or less):
     ///    the spare chunk a read's hand-over left (see
     ///    [`replace`](Buffer::replace)), whatever its room; without one (a
-    ///    reader's first receives, or bytes nobody has read yet) `scratch` (the loop's shared read buffer, hot in
-    ///    the cache), then a copy into the last chunk or a new chunk of
-    ///    exactly the bytes received, so a reader that is not being read
-    ///    holds no more than its bytes. A receive of more than `SMALL_READ`
-    ///    bytes ends the mode;
+    ///    reader's first receives, or bytes nobody has read yet) `scratch`
+    ///    (the loop's shared read buffer, hot in the cache), then a copy
+    ///    into the last chunk or a new chunk of exactly the bytes received,
+    ///    so a reader that is not being read holds no more than its bytes.
+    ///    A receive of more than `SMALL_READ` bytes ends the mode;
     /// 3. a new chunk with room for the receive size (past small-message
     ///    mode, a spare if there is one).
     ///
@@ -334,38 +334,20 @@ impl Buffer {
         }
         let size = self.read_size;
         if size <= SMALL_READ {
-            if let Some(mut chunk) = self.spares.pop() {
-                let room = chunk.capacity();
-                return match recv(Room::Spare(&mut chunk)) {
-                    Ok(n) => {
-                        // A full spare changes no size: the transport
-                        // reads again, through scratch, where a receive
-                        // of more than `SMALL_READ` ends the mode.
-                        if n > 0 {
-                            self.len += n;
-                            self.chunks.push_back(chunk);
-                        } else {
-                            self.spares.push(chunk);
-                        }
-                        Ok((n, n == room))
-                    }
-                    Err(err) => {
-                        self.spares.push(chunk);
-                        Err(err)
-                    }
-                };
+            if let Some(spare) = self.spares.pop() {
+                return self.receive_into_spare(spare, recv);
             }
-        }
-        if size <= SMALL_READ && !scratch.is_empty() {
-            let cap = scratch.len().min(MAX_READ_CHUNK);
-            let scratch = &mut scratch[..cap];
-            let n = recv(Room::Scratch(scratch))?;
-            let full = n == scratch.len();
-            self.append_copy(&scratch[..n]);
-            if n > SMALL_READ {
-                self.read_size = n.next_power_of_two().min(MAX_READ_CHUNK);
+            if !scratch.is_empty() {
+                let cap = scratch.len().min(MAX_READ_CHUNK);
+                let scratch = &mut scratch[..cap];
+                let n = recv(Room::Scratch(scratch))?;
+                let full = n == scratch.len();
+                self.append_copy(&scratch[..n]);
+                if n > SMALL_READ {
+                    self.read_size = n.next_power_of_two().min(MAX_READ_CHUNK);
+                }
+                return Ok((n, full));
             }
-            return Ok((n, full));
         }
         let mut chunk = self.new_chunk(size);
         let room = chunk.capacity();
@@ -388,6 +370,29 @@ impl Buffer {
             Err(err) => {
                 self.recycle(chunk);
                 Err(err)
+            }
+        }
+    }
+
+    /// Small-message mode's receive into the spare a read left: the bytes
+    /// become its last chunk; on EOF or an error the spare is kept. A full
+    /// spare changes no size: the transport reads again, through scratch,
+    /// where a receive of more than `SMALL_READ` ends the mode.
+    fn receive_into_spare(
+        &mut self,
+        mut spare: Vec<u8>,
+        recv: impl FnOnce(Room<'_>) -> io::Result<usize>,
+    ) -> io::Result<(usize, bool)> {
+        let room = spare.capacity();
+        match recv(Room::Spare(&mut spare)) {
+            Ok(n) if n > 0 => {
+                self.len += n;
+                self.chunks.push_back(spare);
+                Ok((n, n == room))
+            }
+            other => {
+                self.spares.push(spare);
+                other.map(|n| (n, false))
             }
         }
     }

@@ -28,11 +28,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io;
-use std::rc::Rc;
-
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use loop_core::get_running_loop;
