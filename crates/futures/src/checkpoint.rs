@@ -20,6 +20,7 @@ use crate::task;
 /// `poll`, and the task's [`cancel`](crate::Task::cancel) reaches the
 /// coroutine there. The name is trio's, whose
 /// `checkpoint_if_cancelled` does the same.
+#[inline]
 pub fn checkpoint_if_cancelled() -> Result<(), Error> {
     match task::take_must_cancel() {
         Some(err) => Err(err),

@@ -601,14 +601,20 @@ pub(crate) fn before_await(fut_id: *const (), fut_loop: &EventLoop, first: bool)
 }
 
 /// Delivers a pending cancellation to a non-future await point (yield).
+#[inline]
 pub(crate) fn take_must_cancel() -> Option<Error> {
-    with_current(|task| {
+    // The common case (nothing pending) reads one flag; the message is
+    // fetched and the error built only when a cancellation is taken.
+    let msg = with_current(|task| {
         let h = task.header();
-        h.must_cancel
-            .replace(false)
-            .then(|| Error::Cancelled(CancelledError::new(h.cancel_message().as_deref())))
-    })
-    .flatten()
+        h.must_cancel.replace(false).then(|| h.cancel_message())
+    })??;
+    Some(cancelled_error(msg))
+}
+
+#[cold]
+fn cancelled_error(msg: Option<Rc<str>>) -> Error {
+    Error::Cancelled(CancelledError::new(msg.as_deref()))
 }
 
 /// Records what the current task is suspended on (rule 1).

@@ -32,6 +32,25 @@ pub fn get_running_loop() -> Result<EventLoop, LoopError> {
         .ok_or(LoopError::NoRunningLoop)
 }
 
+/// `Ok` when a loop is running on this thread: [`get_running_loop`]'s
+/// check without cloning the handle (for hot paths that only need asyncio's
+/// "no running event loop" error).
+///
+/// # Errors
+///
+/// [`LoopError::NoRunningLoop`] when no loop is running on this thread.
+#[inline]
+pub fn check_running_loop() -> Result<(), LoopError> {
+    let running = RUNNING
+        .try_with(|slot| slot.borrow().is_some())
+        .unwrap_or(false);
+    if running {
+        Ok(())
+    } else {
+        Err(LoopError::NoRunningLoop)
+    }
+}
+
 /// Whether some loop is running on this thread, and whether it is `id`.
 pub(crate) fn running_id() -> Option<u64> {
     RUNNING

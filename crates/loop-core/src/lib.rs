@@ -75,7 +75,7 @@ pub use constants::{
     CANCELLED_TIMER_FRACTION_DENOMINATOR, DEBUG_ENV_VAR, EVENTS_CAPACITY, MAXIMUM_SELECT_TIMEOUT,
     MIN_SCHEDULED_TIMER_HANDLES, READY_CAPACITY, SLOW_CALLBACK_DURATION,
 };
-pub use context::get_running_loop;
+pub use context::{check_running_loop, get_running_loop};
 pub use error::LoopError;
 pub use event_loop::{EventLoop, LoopStats};
 pub use exception::{ExceptionContext, ExceptionHandler, SharedError, default_exception_handler};

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use loop_core::{
-    EventLoop, ExceptionContext, LoopError, ManualClock, Runnable, SharedError, get_running_loop,
+    EventLoop, ExceptionContext, LoopError, ManualClock, Runnable, SharedError, check_running_loop,
+    get_running_loop,
 };
 
 fn manual_loop() -> (EventLoop, ManualClock) {
@@ -234,6 +235,26 @@ fn close_while_running_fails_and_the_loop_keeps_working() {
     assert_eq!(log.borrow().last().map(String::as_str), Some("timer"));
     ev.close().unwrap();
     assert!(ev.is_closed());
+}
+
+#[test]
+fn check_running_loop_agrees_with_get_running_loop() {
+    let err = check_running_loop().unwrap_err();
+    assert!(matches!(err, LoopError::NoRunningLoop), "{err:?}");
+    let (ev, _clock) = manual_loop();
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    ev.call_soon(move |ev| {
+        *s.borrow_mut() = Some(check_running_loop().is_ok());
+        ev.stop();
+    })
+    .unwrap();
+    ev.run_forever().unwrap();
+    assert_eq!(*seen.borrow(), Some(true));
+    assert!(matches!(
+        check_running_loop(),
+        Err(LoopError::NoRunningLoop)
+    ));
 }
 
 #[test]
