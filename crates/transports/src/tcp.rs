@@ -263,7 +263,14 @@ impl TcpInner {
         }
     }
 
-    fn reschedule_read(&self) {
+    /// Runs the read path now, from a reading task: the receive a
+    /// [`StreamReader`](crate::StreamReader) deferred to its woken read (see
+    /// the reader's module docs). Exactly what a readable event does.
+    pub(crate) fn read_now(self: &Rc<Self>) {
+        self.read_ready(Readiness::READABLE);
+    }
+
+    pub(crate) fn reschedule_read(&self) {
         if let Some(id) = self.source.get() {
             self.ev.schedule_source(id, Readiness::READABLE);
         }

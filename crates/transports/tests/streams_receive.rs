@@ -18,7 +18,7 @@ use std::rc::Rc;
 use loop_futures::{Error, EventLoopExt};
 use loop_transports::{
     BaseProtocol, ConnectOptions, IncompleteReadError, MAX_READ_SIZE, StreamOptions, StreamReader,
-    StreamReaderProtocol, create_connection, open_connection,
+    StreamReaderProtocol, StreamWriter, create_connection, open_connection,
 };
 use support::{
     Harness, Hooks, Parked, Recorder, TestServer, connect, iterations, pattern, wait_until,
@@ -252,6 +252,118 @@ fn cancelling_a_woken_read_at_any_step_loses_no_bytes() {
     });
     // The early cancels hit the waiting read; the later ones came after it
     // had its bytes.
+    assert_hit_both_sides(&outcomes);
+}
+
+/// Of stops at increasing steps (`true`: the stopped read returned
+/// nothing), some came before the read had its bytes and some after:
+/// both paths were exercised.
+fn assert_hit_both_sides(outcomes: &[bool]) {
     assert!(outcomes.iter().any(|&c| c), "{outcomes:?}");
     assert!(outcomes.iter().any(|&c| !c), "{outcomes:?}");
+}
+
+/// The size of the message that takes a reader out of small-message mode.
+const WARM: usize = 64 * 1024;
+
+/// Sends and reads a [`WARM`]-byte message: the reader's receives are big
+/// from now on (the transport defers them to a waiting read).
+async fn leave_small_message_mode(
+    client_w: &StreamWriter,
+    reader: &StreamReader,
+) -> Result<(), Error> {
+    client_w.write(&pattern(WARM))?;
+    assert_eq!(reader.readexactly(WARM).await?, pattern(WARM));
+    Ok(())
+}
+
+/// Past small-message mode the transport leaves the receive to the woken
+/// read (it only wakes it); a read cancelled or aborted between that wake
+/// and its receive must not strand the bytes in the socket (no new
+/// readiness edge would come): the transport receives them next iteration.
+/// At every step, for `cancel` and `abort`, all the bytes arrive, in order.
+#[test]
+fn stopping_a_woken_big_read_at_any_step_loses_no_bytes() {
+    const PAYLOAD: usize = 48 * 1024;
+    let h = Harness::new();
+    let outcomes = h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let mut outcomes = Vec::new();
+        for steps in 0..8 {
+            for abort in [false, true] {
+                let ((_client_r, client_w), (reader, writer)) = parked.connect(&ev).await?;
+                leave_small_message_mode(&client_w, &reader).await?;
+                let r = reader.clone();
+                let pending = ev.create_task(async move { r.read(1 << 20).await })?;
+                iterations(2).await?;
+                assert!(!pending.done(), "nothing was sent yet");
+                let payload: Vec<u8> = pattern(PAYLOAD + steps).split_off(steps);
+                client_w.write(&payload)?;
+                iterations(steps).await?;
+                if abort {
+                    pending.abort();
+                } else {
+                    pending.cancel(None);
+                }
+                let mut got = match pending.await {
+                    Ok(data) => data,
+                    Err(err) if err.is_cancelled() => Vec::new(),
+                    Err(err) => return Err(err),
+                };
+                outcomes.push(got.is_empty());
+                for _ in 0..64 {
+                    if got.len() >= payload.len() {
+                        break;
+                    }
+                    let more = reader.read(1 << 20).await?;
+                    assert!(!more.is_empty(), "EOF before the payload");
+                    got.extend_from_slice(&more);
+                }
+                assert!(
+                    got == payload,
+                    "after {steps} steps (abort: {abort}): {} of {} bytes",
+                    got.len(),
+                    payload.len()
+                );
+                client_w.close();
+                writer.close();
+            }
+        }
+        parked.server.close();
+        Ok(outcomes)
+    });
+    // Some stops hit the woken read before its receive, some came after.
+    assert_hit_both_sides(&outcomes);
+}
+
+/// A big message and the peer's close seen through the read's own receive:
+/// the bytes, then EOF (`b""`), then `at_eof`.
+#[test]
+fn a_big_message_then_eof_through_the_woken_reads_receive() {
+    const LAST: usize = 100 * 1024;
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let ((_client_r, client_w), (reader, _writer)) = parked.connect(&ev).await?;
+        leave_small_message_mode(&client_w, &reader).await?;
+        let r = reader.clone();
+        let all = ev.create_task(async move {
+            let mut all = Vec::new();
+            for _ in 0..256 {
+                let chunk = r.read(1 << 20).await?;
+                if chunk.is_empty() {
+                    return Ok(all);
+                }
+                all.extend_from_slice(&chunk);
+            }
+            Err(Error::msg("no EOF after 256 reads"))
+        })?;
+        iterations(2).await?;
+        client_w.write(&pattern(LAST))?;
+        client_w.close();
+        assert!(all.await? == pattern(LAST));
+        assert!(reader.at_eof());
+        parked.server.close();
+        Ok(())
+    });
 }

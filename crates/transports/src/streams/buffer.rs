@@ -175,6 +175,13 @@ impl Buffer {
         self.len
     }
 
+    /// Past small-message mode: receives get chunks of their own (see
+    /// [`receive`](Buffer::receive)), big enough that the reader defers
+    /// them to its woken read.
+    pub(super) fn receives_big(&self) -> bool {
+        self.read_size > SMALL_READ
+    }
+
     /// The room the next receive into a new chunk gets.
     #[cfg(test)]
     pub(super) fn read_size(&self) -> usize {
