@@ -264,7 +264,7 @@ fn assert_hit_both_sides(outcomes: &[bool]) {
 }
 
 /// The size of the message that takes a reader out of small-message mode.
-const WARM: usize = 64 * 1024;
+const WARM: usize = 256 * 1024;
 
 /// Sends and reads a [`WARM`]-byte message: the reader's receives are big
 /// from now on (the transport defers them to a waiting read).
@@ -277,7 +277,7 @@ async fn leave_small_message_mode(
     Ok(())
 }
 
-/// Past small-message mode the transport leaves the receive to the woken
+/// With big receives (64 KiB and more) the transport leaves the receive to the woken
 /// read (it only wakes it); a read cancelled or aborted between that wake
 /// and its receive must not strand the bytes in the socket (no new
 /// readiness edge would come): the transport receives them next iteration.
