@@ -40,6 +40,9 @@ pub(crate) struct Flow {
     pub(crate) lost_error: Option<io::ErrorKind>,
     pub(crate) drain_waiters: VecDeque<Future<()>>,
     pub(crate) closed: Option<Future<()>>,
+    /// The writer's buffer cap (`StreamWriter::set_buffer_cap`), here so
+    /// that a write and its drain touch one allocation.
+    pub(crate) write_cap: Option<usize>,
 }
 
 /// The protocol of a stream connection.
@@ -68,6 +71,7 @@ impl StreamReaderProtocol {
                 lost_error: None,
                 drain_waiters: VecDeque::new(),
                 closed: None,
+                write_cap: None,
             })),
             client_connected,
             transport: None,

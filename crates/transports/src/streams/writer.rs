@@ -12,7 +12,7 @@
 //!    instead of letting it grow without bound (cpython#116279). Off by
 //!    default.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -31,7 +31,6 @@ pub struct StreamWriter {
     transport: Transport,
     flow: Rc<RefCell<Flow>>,
     reader: Option<StreamReader>,
-    cap: Rc<Cell<Option<usize>>>,
 }
 
 /// A write refused by the writer's buffer cap.
@@ -67,7 +66,6 @@ impl StreamWriter {
             transport,
             flow,
             reader,
-            cap: Rc::new(Cell::new(None)),
         }
     }
 
@@ -79,11 +77,12 @@ impl StreamWriter {
     /// Refuse writes that would take the write buffer past `cap` bytes
     /// (`None`: no cap, the default).
     pub fn set_buffer_cap(&self, cap: Option<usize>) {
-        self.cap.set(cap);
+        self.flow.borrow_mut().write_cap = cap;
     }
 
     fn check_cap(&self, requested: usize) -> Result<(), Error> {
-        if let Some(cap) = self.cap.get() {
+        let cap = self.flow.borrow().write_cap;
+        if let Some(cap) = cap {
             let buffered = self.transport.get_write_buffer_size();
             if buffered + requested > cap {
                 return Err(Error::new(BufferCapExceeded {
