@@ -233,9 +233,6 @@ impl ProtocolSink for ReaderSink {
             let received = read_into(sock, shared).map(|n| (n, ()));
             return outcome(received, |n, ()| ReadOutcome::Data { full: n == len });
         };
-        if reader.defer_receive() {
-            return ReadOutcome::WouldBlock;
-        }
         let recv = |room: Room<'_>| match room {
             Room::Spare(vec) => recv_spare(sock, vec),
             Room::Scratch(slice) => read_into(sock, slice),

@@ -197,6 +197,10 @@ impl TcpInner {
 
     // ===== reading =====
 
+    // Inlined into `on_ready`, the readable event's path (measured: a
+    // call of its own there costs ~18 instructions per message since
+    // `read_now` calls it too; plain `#[inline]` was not taken).
+    #[inline(always)]
     fn read_ready(self: &Rc<Self>, readiness: Readiness) {
         {
             let mut st = self.state.borrow_mut();

@@ -154,6 +154,59 @@ impl Chunks {
     }
 }
 
+/// Empty chunks kept for the next receives: at most [`SPARES`], stored
+/// inline, last in first out. Inline because small-message mode takes one
+/// out in the transport's callback and puts its replacement back in the
+/// task: in a heap array that would be one more cache line per message,
+/// twice, for a server with many connections.
+#[derive(Default)]
+struct Spares {
+    slots: [Option<Vec<u8>>; SPARES],
+    len: usize,
+}
+
+impl Spares {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps `chunk` if there is room (callers check first; a chunk past
+    /// [`SPARES`] is dropped).
+    fn push(&mut self, chunk: Vec<u8>) {
+        if let Some(slot) = self.slots.get_mut(self.len) {
+            *slot = Some(chunk);
+            self.len += 1;
+        }
+    }
+
+    fn pop(&mut self) -> Option<Vec<u8>> {
+        self.len = self.len.checked_sub(1)?;
+        self.slots[self.len].take()
+    }
+
+    fn clear(&mut self) {
+        *self = Spares::default();
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &Vec<u8>> {
+        self.slots[..self.len].iter().flatten()
+    }
+}
+
+#[cfg(test)]
+impl std::ops::Index<usize> for Spares {
+    type Output = Vec<u8>;
+
+    fn index(&self, i: usize) -> &Vec<u8> {
+        self.iter().nth(i).expect("no such spare")
+    }
+}
+
 /// Unread bytes, in chunks (see the module docs).
 pub(super) struct Buffer {
     chunks: Chunks,
@@ -161,7 +214,7 @@ pub(super) struct Buffer {
     len: usize,
     read_size: usize,
     /// Empty chunks for the next receives (at most [`SPARES`]).
-    spares: Vec<Vec<u8>>,
+    spares: Spares,
 }
 
 impl Default for Buffer {
@@ -171,7 +224,7 @@ impl Default for Buffer {
             start: 0,
             len: 0,
             read_size: INITIAL_READ_SIZE,
-            spares: Vec::new(),
+            spares: Spares::default(),
         }
     }
 }
@@ -591,13 +644,13 @@ mod tests {
         assert!(b.start == 0 || b.chunks.len() > 0);
         if b.read_size <= SMALL_READ {
             assert!(b.spares.len() <= 1, "small mode keeps one spare at most");
-            for spare in &b.spares {
+            for spare in b.spares.iter() {
                 assert!(spare.capacity() <= SMALL_READ, "{}", spare.capacity());
             }
         } else {
             assert!(b.spares.len() <= SPARES);
         }
-        for spare in &b.spares {
+        for spare in b.spares.iter() {
             assert!(spare.is_empty() && spare.capacity() <= MAX_READ_CHUNK);
         }
     }

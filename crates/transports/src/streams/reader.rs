@@ -17,11 +17,11 @@
 //! # Deferred receive
 //!
 //! Once the buffer's receive size has grown to 64 KiB (big messages or a
-//! bulk transfer), a readable socket whose reader has a read waiting and nothing
-//! buffered is not received from in the transport's callback: the
-//! transport asks [`defer_receive`](StreamReader::defer_receive), which
-//! wakes the read and marks the receive deferred, and the woken read runs
-//! the transport's read path itself (`TcpInner::read_now`) before it takes
+//! bulk transfer), a readable socket whose reader has a read waiting and
+//! nothing buffered is not received from in the transport's callback:
+//! [`receive_with`](StreamReader::receive_with) wakes the read and marks
+//! the receive deferred, and the woken read runs the transport's read
+//! path itself (`TcpInner::read_now`) before it takes
 //! the bytes. The receive and whatever the coroutine does next with the
 //! bytes (an echo's `send`) then touch the data back to back, while it is
 //! still in the cache: with big messages, received an iteration before the
@@ -193,9 +193,15 @@ impl StreamReader {
     /// `feed_data` of them: the waiter is woken and reading paused past
     /// `2 × limit`.
     ///
+    /// With big receives and a read waiting on an empty buffer, `recv` is
+    /// not called: the read is woken to receive itself (see the module
+    /// docs, "Deferred receive") and this returns `WouldBlock`, which stops
+    /// the transport's reading for this wakeup, as a drained socket would.
+    ///
     /// # Errors
     ///
-    /// `recv`'s error; the buffer is unchanged.
+    /// `recv`'s error, the buffer unchanged; `WouldBlock` for a deferred
+    /// receive.
     pub(crate) fn receive_with(
         &self,
         scratch: &mut [u8],
@@ -203,6 +209,16 @@ impl StreamReader {
     ) -> io::Result<(usize, bool)> {
         let (n, full, waiter, pause) = {
             let mut st = self.inner.state.borrow_mut();
+            if st.deferred {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if st.waiter.is_some() && st.buffer.len() == 0 && st.buffer.receives_big() {
+                st.deferred = true;
+                let waiter = st.waiter.take();
+                drop(st);
+                wake(waiter);
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             let (n, full) = st.buffer.receive(scratch, recv)?;
             if n == 0 {
                 return Ok((0, full));
@@ -212,25 +228,6 @@ impl StreamReader {
         };
         data_arrived(waiter, pause);
         Ok((n, full))
-    }
-
-    /// Called by the transport before a receive: `true` when the receive is
-    /// left to the waiting read, which is woken now (see the module docs,
-    /// "Deferred receive"; the transport then stops reading this wakeup).
-    pub(crate) fn defer_receive(&self) -> bool {
-        let waiter = {
-            let mut st = self.inner.state.borrow_mut();
-            if st.deferred {
-                return true;
-            }
-            if st.waiter.is_none() || st.buffer.len() > 0 || !st.buffer.receives_big() {
-                return false;
-            }
-            st.deferred = true;
-            st.waiter.take()
-        };
-        wake(waiter);
-        true
     }
 
     /// Past `2 × limit`: marks the reader paused and returns the transport
@@ -323,19 +320,11 @@ impl StreamReader {
         }
         self.inner.waiting.set(true);
         let _guard = WaitGuard(&self.inner);
-        WaitForData {
+        let deferred = WaitForData {
             inner: &self.inner,
             registered: false,
         }
         .await?;
-        let deferred = {
-            let mut st = self.inner.state.borrow_mut();
-            if std::mem::take(&mut st.deferred) {
-                st.transport.clone()
-            } else {
-                None
-            }
-        };
         if let Some(transport) = deferred {
             transport.inner.read_now();
         }
@@ -604,7 +593,8 @@ fn wake(waiter: Option<Waker>) {
 }
 
 /// One wait for data: registers the task's waker as the reader's waiter and
-/// is ready once a feed, EOF or exception took it back. No allocation: the
+/// is ready once a feed, EOF, exception or deferred receive took it back
+/// (with the transport to receive from, for the latter). No allocation: the
 /// waker is the task's own (a reference count). Cancellation is delivered
 /// as at every tulip await: `Task::cancel` wakes the task, and the next
 /// poll returns `Err(Cancelled)` ([`checkpoint_if_cancelled`]), leaving
@@ -616,14 +606,21 @@ struct WaitForData<'a> {
 }
 
 impl Future for WaitForData<'_> {
-    type Output = Result<(), Error>;
+    /// The transport to receive from when the wake deferred its receive.
+    type Output = Result<Option<Transport>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         checkpoint_if_cancelled()?;
         let mut st = self.inner.state.borrow_mut();
         if self.registered && st.waiter.is_none() {
-            // Taken back by whoever woke us.
-            return Poll::Ready(Ok(()));
+            // Taken back by whoever woke us; a deferred receive is ours now
+            // (in the same borrow: this is every stream read's path).
+            let deferred = if std::mem::take(&mut st.deferred) {
+                st.transport.clone()
+            } else {
+                None
+            };
+            return Poll::Ready(Ok(deferred));
         }
         match &mut st.waiter {
             // Polled again without being woken: keep the newest waker.
