@@ -200,8 +200,12 @@ impl TcpInner {
     // Inlined into `on_ready`, the readable event's path (measured: a
     // call of its own there costs ~18 instructions per message since
     // `read_now` calls it too; plain `#[inline]` was not taken).
+    //
+    // `owed`: a deferred receive (`read_now`), made even if reading was
+    // paused or the transport closed after the readable event; only that
+    // first receive, the budget's later rounds stop as usual.
     #[inline(always)]
-    fn read_ready(self: &Rc<Self>, readiness: Readiness) {
+    fn read_ready(self: &Rc<Self>, readiness: Readiness, owed: bool) {
         {
             let mut st = self.state.borrow_mut();
             // Edge-triggered: the peer's close may be reported by an event
@@ -211,7 +215,8 @@ impl TcpInner {
             if readiness.is_read_closed() {
                 st.peer_closed = true;
             }
-            if !st.made || st.closing || st.paused_reading || st.read_eof || st.lost {
+            let stopped = st.closing || st.paused_reading;
+            if !st.made || (stopped && !owed) || st.read_eof || st.lost {
                 return;
             }
         }
@@ -269,9 +274,11 @@ impl TcpInner {
 
     /// Runs the read path now, from a reading task: the receive a
     /// [`StreamReader`](crate::StreamReader) deferred to its woken read (see
-    /// the reader's module docs). Exactly what a readable event does.
+    /// the reader's module docs). What the readable event would have done
+    /// then, also if the transport was closed or its reading paused since:
+    /// asyncio's callback had received these bytes before that happened.
     pub(crate) fn read_now(self: &Rc<Self>) {
-        self.read_ready(Readiness::READABLE);
+        self.read_ready(Readiness::READABLE, true);
     }
 
     pub(crate) fn reschedule_read(&self) {
@@ -750,7 +757,7 @@ impl SourceHandler for TcpInner {
             self.write_ready();
         }
         if readiness.is_readable() {
-            self.read_ready(readiness);
+            self.read_ready(readiness, false);
         }
     }
 }

@@ -12,8 +12,13 @@
 
 mod support;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 
 use loop_futures::{Error, EventLoopExt};
 use loop_transports::{
@@ -366,4 +371,115 @@ fn a_big_message_then_eof_through_the_woken_reads_receive() {
         parked.server.close();
         Ok(())
     });
+}
+
+/// Polls a future with a waker that first raises `flag`: a test can see
+/// that a wake happened before the woken task runs.
+struct FlagWake<F> {
+    inner: Pin<Box<F>>,
+    flag: Arc<AtomicBool>,
+}
+
+struct Flagging {
+    flag: Arc<AtomicBool>,
+    inner: Waker,
+}
+
+impl Wake for Flagging {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.inner.wake_by_ref();
+    }
+}
+
+impl<F: Future> Future for FlagWake<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let waker = Waker::from(Arc::new(Flagging {
+            flag: self.flag.clone(),
+            inner: cx.waker().clone(),
+        }));
+        self.inner.as_mut().poll(&mut Context::from_waker(&waker))
+    }
+}
+
+/// Every iteration (at most `left` more), until `flag` is up: then runs
+/// `act` once. Scheduled before a readable event's callback, it runs in
+/// the next iteration before the task that callback woke.
+fn when_flagged(
+    ev: &loop_core::EventLoop,
+    flag: Arc<AtomicBool>,
+    left: usize,
+    act: Box<dyn FnOnce()>,
+) -> Result<(), Error> {
+    ev.call_soon(move |ev| {
+        if flag.load(Ordering::SeqCst) {
+            act();
+        } else if left > 0 {
+            let _ = when_flagged(ev, flag, left - 1, act);
+        }
+    })?;
+    Ok(())
+}
+
+/// A big read woken to make its own receive, whose transport is closed, or
+/// whose reading is paused, after the readable event and before the read
+/// runs, still gets the bytes: asyncio's callback had buffered them before
+/// the close or the pause.
+#[test]
+fn a_deferred_receive_survives_a_close_or_pause_before_the_read_runs() {
+    const PAYLOAD: usize = 48 * 1024;
+    for close in [true, false] {
+        let h = Harness::new();
+        h.run(|ev| async move {
+            let parked = Parked::start(&ev, None).await?;
+            let ((_client_r, client_w), (reader, writer)) = parked.connect(&ev).await?;
+            leave_small_message_mode(&client_w, &reader).await?;
+            let woken = Arc::new(AtomicBool::new(false));
+            let r = reader.clone();
+            let pending = ev.create_task(FlagWake {
+                inner: Box::pin(async move { r.read(1 << 20).await }),
+                flag: woken.clone(),
+            })?;
+            iterations(2).await?;
+            assert!(!pending.done(), "nothing was sent yet");
+            let acted = Rc::new(Cell::new(false));
+            let (a, transport) = (acted.clone(), writer.transport().clone());
+            let server_reader = reader.clone();
+            when_flagged(
+                &ev,
+                woken,
+                100_000,
+                Box::new(move || {
+                    assert_eq!(server_reader.buffered(), 0, "the receive was deferred");
+                    if close {
+                        transport.close();
+                    } else {
+                        transport.pause_reading();
+                    }
+                    a.set(true);
+                }),
+            )?;
+            let payload = pattern(PAYLOAD);
+            client_w.write(&payload)?;
+            let got = pending.await?;
+            assert!(acted.get(), "the close or pause came between wake and read");
+            assert!(
+                !got.is_empty() && payload.starts_with(&got),
+                "close: {close}: got {} bytes",
+                got.len()
+            );
+            if !close {
+                writer.transport().resume_reading();
+                writer.close();
+            }
+            parked.server.close();
+            Ok(())
+        });
+    }
 }
