@@ -237,7 +237,11 @@ impl ProtocolSink for ReaderSink {
             Room::Spare(vec) => recv_spare(sock, vec),
             Room::Scratch(slice) => read_into(sock, slice),
         };
-        match guard(|| reader.receive_with(shared, recv)) {
+        // A receive is deferred only to the transport reading this socket
+        // (not one of a protocol attached by `set_protocol`, which never
+        // saw `connection_made`).
+        let reading = || p.transport().filter(|t| t.inner.reads_from(sock)).cloned();
+        match guard(|| reader.receive_with(shared, recv, reading)) {
             Err(panic) => ReadOutcome::Panicked(panic),
             Ok(received) => outcome(received, |_, full| ReadOutcome::Data { full }),
         }

@@ -35,6 +35,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::{Rc, Weak};
 
 use loop_core::{EventLoop, ExceptionContext, Interest, Readiness, SourceHandler, SourceId};
@@ -92,6 +93,9 @@ pub(crate) struct TcpInner {
     on_made: RefCell<Option<OnMade>>,
     on_closed: RefCell<Option<OnClosed>>,
     read_buffer: SharedRef,
+    /// A stream read owed a receive and was stopped before making it (see
+    /// [`reschedule_owed_read`](Self::reschedule_owed_read)).
+    owed_read: Cell<bool>,
 }
 
 impl TcpInner {
@@ -117,6 +121,7 @@ impl TcpInner {
             on_made: RefCell::new(on_made),
             on_closed: RefCell::new(on_closed),
             read_buffer: shared_read_buffer(ev, MAX_READ_SIZE),
+            owed_read: Cell::new(false),
         });
         let id = {
             let sock = inner.sock.borrow();
@@ -206,6 +211,7 @@ impl TcpInner {
     // first receive, the budget's later rounds stop as usual.
     #[inline(always)]
     fn read_ready(self: &Rc<Self>, readiness: Readiness, owed: bool) {
+        let owed = self.owed_read.take() || owed;
         {
             let mut st = self.state.borrow_mut();
             // Edge-triggered: the peer's close may be reported by an event
@@ -221,7 +227,11 @@ impl TcpInner {
             }
         }
         let Ok(mut buf) = self.read_buffer.try_borrow_mut() else {
-            self.reschedule_read();
+            if owed {
+                self.reschedule_owed_read();
+            } else {
+                self.reschedule_read();
+            }
             return;
         };
         for round in 0..READS_PER_WAKEUP {
@@ -255,7 +265,11 @@ impl TcpInner {
                 }
                 ReadOutcome::WouldBlock => return,
                 ReadOutcome::Busy => {
-                    self.reschedule_read();
+                    if owed && round == 0 {
+                        self.reschedule_owed_read();
+                    } else {
+                        self.reschedule_read();
+                    }
                     return;
                 }
                 ReadOutcome::Failed(err) => {
@@ -279,6 +293,22 @@ impl TcpInner {
     /// asyncio's callback had received these bytes before that happened.
     pub(crate) fn read_now(self: &Rc<Self>) {
         self.read_ready(Readiness::READABLE, true);
+    }
+
+    /// An owed receive that could not be made now (the read path was busy):
+    /// made by the next iteration's read path, as [`read_now`](Self::read_now)
+    /// would have (also after a close or pause since).
+    pub(crate) fn reschedule_owed_read(&self) {
+        self.owed_read.set(true);
+        self.reschedule_read();
+    }
+
+    /// Whether `sock` is this transport's socket.
+    pub(crate) fn reads_from(&self, sock: &TcpStream) -> bool {
+        self.sock
+            .borrow()
+            .as_ref()
+            .is_some_and(|own| own.as_raw_fd() == sock.as_raw_fd())
     }
 
     pub(crate) fn reschedule_read(&self) {

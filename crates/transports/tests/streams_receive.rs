@@ -427,14 +427,26 @@ fn when_flagged(
     Ok(())
 }
 
+/// What happens between a deferred receive's wake and the woken read.
+#[derive(Clone, Copy, Debug)]
+enum Between {
+    /// The transport is closed.
+    Close,
+    /// The transport's reading is paused.
+    Pause,
+    /// The reading task is cancelled and the transport closed.
+    CancelAndClose,
+}
+
 /// A big read woken to make its own receive, whose transport is closed, or
-/// whose reading is paused, after the readable event and before the read
-/// runs, still gets the bytes: asyncio's callback had buffered them before
-/// the close or the pause.
+/// whose reading is paused, or which is cancelled and its transport closed,
+/// after the readable event and before the read runs: the bytes asyncio's
+/// callback had buffered before that are not lost (the woken read returns
+/// them, or a later read does).
 #[test]
-fn a_deferred_receive_survives_a_close_or_pause_before_the_read_runs() {
+fn a_deferred_receive_survives_a_close_pause_or_cancel_before_the_read_runs() {
     const PAYLOAD: usize = 48 * 1024;
-    for close in [true, false] {
+    for between in [Between::Close, Between::Pause, Between::CancelAndClose] {
         let h = Harness::new();
         h.run(|ev| async move {
             let parked = Parked::start(&ev, None).await?;
@@ -450,31 +462,38 @@ fn a_deferred_receive_survives_a_close_or_pause_before_the_read_runs() {
             assert!(!pending.done(), "nothing was sent yet");
             let acted = Rc::new(Cell::new(false));
             let (a, transport) = (acted.clone(), writer.transport().clone());
-            let server_reader = reader.clone();
+            let (server_reader, task) = (reader.clone(), pending.clone());
             when_flagged(
                 &ev,
                 woken,
                 100_000,
                 Box::new(move || {
                     assert_eq!(server_reader.buffered(), 0, "the receive was deferred");
-                    if close {
-                        transport.close();
-                    } else {
-                        transport.pause_reading();
+                    match between {
+                        Between::Close => transport.close(),
+                        Between::Pause => transport.pause_reading(),
+                        Between::CancelAndClose => {
+                            task.cancel(None);
+                            transport.close();
+                        }
                     }
                     a.set(true);
                 }),
             )?;
             let payload = pattern(PAYLOAD);
             client_w.write(&payload)?;
-            let got = pending.await?;
-            assert!(acted.get(), "the close or pause came between wake and read");
+            let got = match pending.await {
+                Ok(got) => got,
+                Err(err) if err.is_cancelled() => reader.read(1 << 20).await?,
+                Err(err) => return Err(err),
+            };
+            assert!(acted.get(), "{between:?} came between wake and read");
             assert!(
                 !got.is_empty() && payload.starts_with(&got),
-                "close: {close}: got {} bytes",
+                "{between:?}: got {} bytes",
                 got.len()
             );
-            if !close {
+            if let Between::Pause = between {
                 writer.transport().resume_reading();
                 writer.close();
             }
@@ -482,4 +501,46 @@ fn a_deferred_receive_survives_a_close_or_pause_before_the_read_runs() {
             Ok(())
         });
     }
+}
+
+/// A reader fed by a `StreamReaderProtocol` attached with `set_protocol`
+/// (no `connection_made`, so no transport of its own) reads a bulk
+/// transfer whole: its big receives are never deferred to a transport it
+/// does not have.
+#[test]
+fn a_reader_attached_by_set_protocol_reads_a_bulk_transfer() {
+    const TOTAL: usize = 1024 * 1024;
+    let h = Harness::new();
+    let got = h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let ((_client_r, client_w), (_reader, writer)) = parked.connect(&ev).await?;
+        let reader = StreamReader::default();
+        let protocol = Rc::new(RefCell::new(StreamReaderProtocol::new(reader.clone())));
+        writer.transport().set_protocol(protocol);
+        let r = reader.clone();
+        let all = ev.create_task(async move {
+            let mut all = Vec::new();
+            for _ in 0..4096 {
+                if all.len() >= TOTAL {
+                    break;
+                }
+                let chunk = r.read(1 << 20).await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                all.extend_from_slice(&chunk);
+            }
+            Ok::<_, Error>(all)
+        })?;
+        for piece in pattern(TOTAL).chunks(64 * 1024) {
+            client_w.write(piece)?;
+            client_w.drain().await?;
+        }
+        let all = all.await?;
+        client_w.close();
+        writer.close();
+        parked.server.close();
+        Ok(all)
+    });
+    assert!(got == pattern(TOTAL), "{} of {TOTAL} bytes", got.len());
 }

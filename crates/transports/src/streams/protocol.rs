@@ -83,6 +83,12 @@ impl StreamReaderProtocol {
         self.reader.as_ref()
     }
 
+    /// The transport `connection_made` gave this protocol (`None` for a
+    /// protocol attached with `set_protocol`).
+    pub(crate) fn transport(&self) -> Option<&Transport> {
+        self.transport.as_ref()
+    }
+
     fn wake_drainers(&self, error: Option<io::ErrorKind>) {
         let waiters = std::mem::take(&mut self.flow.borrow_mut().drain_waiters);
         for waiter in waiters {

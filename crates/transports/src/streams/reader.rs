@@ -19,19 +19,27 @@
 //! Once the buffer's receive size has grown to 64 KiB (big messages or a
 //! bulk transfer), a readable socket whose reader has a read waiting and
 //! nothing buffered is not received from in the transport's callback:
-//! [`receive_with`](StreamReader::receive_with) wakes the read and marks
-//! the receive deferred, and the woken read runs the transport's read
-//! path itself (`TcpInner::read_now`) before it takes
-//! the bytes. The receive and whatever the coroutine does next with the
+//! [`receive_with`](StreamReader::receive_with) wakes the read and
+//! records the receive as owed by the transport reading the socket (only
+//! one whose `connection_made` gave the protocol to it: a protocol
+//! attached by `set_protocol` never defers), and the woken read runs that
+//! transport's read path itself (`TcpInner::read_now`) before it takes the
+//! bytes; the owed receive is made even if the transport was closed or its
+//! reading paused since (asyncio's callback had buffered the bytes before
+//! that). The receive and whatever the coroutine does next with the
 //! bytes (an echo's `send`) then touch the data back to back, while it is
 //! still in the cache: with big messages, received an iteration before the
 //! task runs, ten connections' worth of data had pushed it out (measured:
 //! +8 % throughput at 10 × 100 KiB). The read still returns in the
 //! iteration after the readiness, as asyncio's would; only `buffered()`
-//! read by other code in between sees the bytes later. A read cancelled
-//! or dropped between the wake and its receive hands the receive back to
-//! the transport (`WaitGuard`: the next iteration reads as usual), so no
-//! bytes wait in the socket for an edge that will not come. Smaller
+//! and `at_eof()` read by other code in between see the bytes (or the EOF)
+//! later. A read cancelled or dropped between the wake and its receive
+//! makes the receive as it goes (`WaitGuard`), for the next read, so no
+//! bytes wait in the socket for an edge that will not come; a readable
+//! event that comes while the receive is still owed (a woken read future
+//! nobody polls) receives as usual. One divergence is left: a
+//! `set_protocol` in that window sends the owed bytes to the new protocol,
+//! where asyncio's old reader had them already. Smaller
 //! messages are received at once (deferring them measured 2-5 % slower at
 //! 1 KiB and 10 KiB: they stay cached anyway, and the read path's second
 //! pass costs more than that saves).
@@ -47,9 +55,10 @@
 //!    returns (the data left, an `IncompleteReadError`, or the exception).
 //! 4. The results of every read method do not depend on how the incoming
 //!    bytes were split into `feed_data` calls or receives.
-//! 5. `deferred` is set only while a woken read owes the transport a
-//!    receive; whoever clears it (the read, or its `WaitGuard`) makes that
-//!    receive happen (now, or by rescheduling the transport's read).
+//! 5. `deferred` names the transport only while a woken read owes it a
+//!    receive; whoever clears it makes that receive happen: the read or
+//!    its `WaitGuard` (now, or through the transport's next read when its
+//!    read path is busy), or a readable event that receives as usual.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -76,9 +85,10 @@ struct State {
     waiter: Option<Waker>,
     transport: Option<Transport>,
     paused: bool,
-    /// The socket is readable and the receive was left to the woken read
-    /// (see the module docs, "Deferred receive").
-    deferred: bool,
+    /// The socket is readable and the receive was left to the woken read:
+    /// the transport it is owed to (see the module docs, "Deferred
+    /// receive").
+    deferred: Option<Transport>,
 }
 
 struct Inner {
@@ -100,18 +110,15 @@ impl Drop for WaitGuard<'_> {
             Ok(mut st) => {
                 st.waiter = None;
                 // Woken for a deferred receive, then cancelled or dropped
-                // before making it: the transport receives as usual, next
-                // iteration (no new readiness edge would come).
-                if std::mem::take(&mut st.deferred) {
-                    st.transport.clone()
-                } else {
-                    None
-                }
+                // before making it: make it now, for the next read (no new
+                // readiness edge would come, and a close since must not
+                // lose the bytes asyncio's callback had buffered).
+                st.deferred.take()
             }
             Err(_) => None,
         };
         if let Some(transport) = deferred {
-            transport.inner.reschedule_read();
+            transport.inner.read_now();
         }
     }
 }
@@ -143,7 +150,7 @@ impl StreamReader {
                     waiter: None,
                     transport: None,
                     paused: false,
-                    deferred: false,
+                    deferred: None,
                 }),
                 limit: limit.max(1),
                 waiting: Cell::new(false),
@@ -194,9 +201,13 @@ impl StreamReader {
     /// `2 × limit`.
     ///
     /// With big receives and a read waiting on an empty buffer, `recv` is
-    /// not called: the read is woken to receive itself (see the module
-    /// docs, "Deferred receive") and this returns `WouldBlock`, which stops
-    /// the transport's reading for this wakeup, as a drained socket would.
+    /// not called: the read is woken to receive itself from the transport
+    /// `reading` returns (the one reading this socket; with none, no
+    /// deferral), and this returns `WouldBlock`, which stops the
+    /// transport's reading for this wakeup, as a drained socket would (see
+    /// the module docs, "Deferred receive"). A readable event that comes
+    /// while a deferred receive is still owed receives as usual (the read
+    /// then finds the bytes).
     ///
     /// # Errors
     ///
@@ -206,18 +217,22 @@ impl StreamReader {
         &self,
         scratch: &mut [u8],
         recv: impl FnOnce(Room<'_>) -> io::Result<usize>,
+        reading: impl FnOnce() -> Option<Transport>,
     ) -> io::Result<(usize, bool)> {
         let (n, full, waiter, pause) = {
             let mut st = self.inner.state.borrow_mut();
-            if st.deferred {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            if st.waiter.is_some() && st.buffer.len() == 0 && st.buffer.receives_big() {
-                st.deferred = true;
-                let waiter = st.waiter.take();
-                drop(st);
-                wake(waiter);
-                return Err(io::ErrorKind::WouldBlock.into());
+            if st.deferred.is_some() {
+                // The woken read has not run yet (a peer's close, more
+                // bytes, or a read future nobody polls): receive now.
+                st.deferred = None;
+            } else if st.waiter.is_some() && st.buffer.len() == 0 && st.buffer.receives_big() {
+                if let Some(transport) = reading() {
+                    st.deferred = Some(transport);
+                    let waiter = st.waiter.take();
+                    drop(st);
+                    wake(waiter);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
             }
             let (n, full) = st.buffer.receive(scratch, recv)?;
             if n == 0 {
@@ -615,12 +630,7 @@ impl Future for WaitForData<'_> {
         if self.registered && st.waiter.is_none() {
             // Taken back by whoever woke us; a deferred receive is ours now
             // (in the same borrow: this is every stream read's path).
-            let deferred = if std::mem::take(&mut st.deferred) {
-                st.transport.clone()
-            } else {
-                None
-            };
-            return Poll::Ready(Ok(deferred));
+            return Poll::Ready(Ok(st.deferred.take()));
         }
         match &mut st.waiter {
             // Polled again without being woken: keep the newest waker.
