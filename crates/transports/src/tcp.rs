@@ -93,8 +93,9 @@ pub(crate) struct TcpInner {
     on_made: RefCell<Option<OnMade>>,
     on_closed: RefCell<Option<OnClosed>>,
     read_buffer: SharedRef,
-    /// A stream read owed a receive and was stopped before making it (see
-    /// [`reschedule_owed_read`](Self::reschedule_owed_read)).
+    /// The next run of the read path makes a receive a stream read owes
+    /// (see [`read_now`](Self::read_now)): set by `read_now`, or kept for
+    /// the next iteration when the read path was busy.
     owed_read: Cell<bool>,
 }
 
@@ -206,12 +207,12 @@ impl TcpInner {
     // call of its own there costs ~18 instructions per message since
     // `read_now` calls it too; plain `#[inline]` was not taken).
     //
-    // `owed`: a deferred receive (`read_now`), made even if reading was
-    // paused or the transport closed after the readable event; only that
-    // first receive, the budget's later rounds stop as usual.
+    // `owed_read`: a deferred receive (`read_now`), made even if reading
+    // was paused or the transport closed after the readable event; only
+    // that first receive, the budget's later rounds stop as usual.
     #[inline(always)]
-    fn read_ready(self: &Rc<Self>, readiness: Readiness, owed: bool) {
-        let owed = self.owed_read.take() || owed;
+    fn read_ready(self: &Rc<Self>, readiness: Readiness) {
+        let owed = self.owed_read.take();
         {
             let mut st = self.state.borrow_mut();
             // Edge-triggered: the peer's close may be reported by an event
@@ -227,11 +228,7 @@ impl TcpInner {
             }
         }
         let Ok(mut buf) = self.read_buffer.try_borrow_mut() else {
-            if owed {
-                self.reschedule_owed_read();
-            } else {
-                self.reschedule_read();
-            }
+            self.reschedule_read_owing(owed);
             return;
         };
         for round in 0..READS_PER_WAKEUP {
@@ -265,11 +262,7 @@ impl TcpInner {
                 }
                 ReadOutcome::WouldBlock => return,
                 ReadOutcome::Busy => {
-                    if owed && round == 0 {
-                        self.reschedule_owed_read();
-                    } else {
-                        self.reschedule_read();
-                    }
+                    self.reschedule_read_owing(owed && round == 0);
                     return;
                 }
                 ReadOutcome::Failed(err) => {
@@ -292,14 +285,16 @@ impl TcpInner {
     /// then, also if the transport was closed or its reading paused since:
     /// asyncio's callback had received these bytes before that happened.
     pub(crate) fn read_now(self: &Rc<Self>) {
-        self.read_ready(Readiness::READABLE, true);
+        self.owed_read.set(true);
+        self.read_ready(Readiness::READABLE);
     }
 
-    /// An owed receive that could not be made now (the read path was busy):
-    /// made by the next iteration's read path, as [`read_now`](Self::read_now)
-    /// would have (also after a close or pause since).
-    pub(crate) fn reschedule_owed_read(&self) {
-        self.owed_read.set(true);
+    /// Runs the read path next iteration; `owed`: still making a receive
+    /// that [`read_now`](Self::read_now) could not (the read path was busy).
+    fn reschedule_read_owing(&self, owed: bool) {
+        if owed {
+            self.owed_read.set(true);
+        }
         self.reschedule_read();
     }
 
@@ -787,7 +782,7 @@ impl SourceHandler for TcpInner {
             self.write_ready();
         }
         if readiness.is_readable() {
-            self.read_ready(readiness, false);
+            self.read_ready(readiness);
         }
     }
 }
