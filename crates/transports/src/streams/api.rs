@@ -3,10 +3,10 @@
 use std::rc::Rc;
 
 use loop_core::EventLoop;
-use loop_futures::{Error, IntoTaskResult};
+use loop_futures::{Error, EventLoopExt, IntoTaskResult};
 
 use super::DEFAULT_LIMIT;
-use super::protocol::{ClientConnected, ClientTask, StreamReaderProtocol};
+use super::protocol::{ClientConnected, StreamReaderProtocol};
 use super::reader::StreamReader;
 use super::writer::StreamWriter;
 use crate::connect::{ConnectOptions, create_connection};
@@ -74,10 +74,8 @@ where
     Fut: std::future::Future<Output = R> + 'static,
     R: IntoTaskResult<Ok = ()>,
 {
-    let callback: ClientConnected = Rc::new(move |reader, writer| {
-        let fut = client_connected(reader, writer);
-        let task: ClientTask = Box::pin(async move { fut.await.into_task_result() });
-        Some(task)
+    let callback: ClientConnected = Rc::new(move |reader, writer, ev: &EventLoop| {
+        Some(ev.create_task(client_connected(reader, writer)))
     });
     serve(ev, callback, hosts, port, options).await
 }
@@ -98,7 +96,7 @@ pub async fn start_server_with<C>(
 where
     C: Fn(StreamReader, StreamWriter) + 'static,
 {
-    let callback: ClientConnected = Rc::new(move |reader, writer| {
+    let callback: ClientConnected = Rc::new(move |reader, writer, _: &EventLoop| {
         client_connected(reader, writer);
         None
     });
