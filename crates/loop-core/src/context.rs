@@ -41,14 +41,7 @@ pub fn get_running_loop() -> Result<EventLoop, LoopError> {
 /// [`LoopError::NoRunningLoop`] when no loop is running on this thread.
 #[inline]
 pub fn check_running_loop() -> Result<(), LoopError> {
-    let running = RUNNING
-        .try_with(|slot| slot.borrow().is_some())
-        .unwrap_or(false);
-    if running {
-        Ok(())
-    } else {
-        Err(LoopError::NoRunningLoop)
-    }
+    running_id().map(drop).ok_or(LoopError::NoRunningLoop)
 }
 
 /// Whether some loop is running on this thread, and whether it is `id`.

@@ -306,7 +306,7 @@ impl TcpInner {
             .is_some_and(|own| own.as_raw_fd() == sock.as_raw_fd())
     }
 
-    pub(crate) fn reschedule_read(&self) {
+    fn reschedule_read(&self) {
         if let Some(id) = self.source.get() {
             self.ev.schedule_source(id, Readiness::READABLE);
         }
