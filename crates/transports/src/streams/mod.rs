@@ -57,7 +57,7 @@ pub use api::{StreamOptions, open_connection, start_server, start_server_with};
 pub(crate) use buffer::Room;
 pub use errors::{IncompleteReadError, LimitOverrunError};
 pub use protocol::StreamReaderProtocol;
-pub use reader::{Lines, StreamReader};
+pub use reader::{Lines, StreamRead, StreamReader};
 pub use writer::{BufferCapExceeded, StreamWriter};
 
 /// Default buffer limit of a [`StreamReader`] (64 KiB, asyncio's

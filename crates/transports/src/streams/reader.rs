@@ -290,12 +290,7 @@ impl StreamReader {
     /// At or below `limit` while paused: marks the reader resumed and
     /// returns the transport to resume (after the state is released).
     fn check_resume(&self, st: &mut State) -> Option<Transport> {
-        if st.paused && st.buffer.len() <= self.inner.limit {
-            st.paused = false;
-            st.transport.clone()
-        } else {
-            None
-        }
+        check_resume(&self.inner, st)
     }
 
     fn check_exception(&self) -> Result<(), Error> {
@@ -349,48 +344,20 @@ impl StreamReader {
     /// Reads up to `n` bytes; with `n < 0`, everything until EOF. Returns
     /// an empty vector at EOF.
     ///
+    /// The returned [`StreamRead`] future is the whole operation: it takes what
+    /// is buffered, or waits for data (with the same rules as every other
+    /// read: one waiter at a time, reading resumed before waiting) and then
+    /// takes it.
+    ///
     /// # Errors
     ///
     /// The reader's exception; a concurrent wait; cancellation.
-    pub async fn read(&self, n: isize) -> Result<Vec<u8>, Error> {
-        if n == 0 {
-            self.check_exception()?;
-            return Ok(Vec::new());
-        }
-        if n < 0 {
-            self.check_exception()?;
-            let mut all = Vec::new();
-            loop {
-                let block = Box::pin(self.read(self.inner.limit as isize)).await?;
-                if block.is_empty() {
-                    return Ok(all);
-                }
-                if all.is_empty() {
-                    all = block;
-                } else {
-                    all.extend_from_slice(&block);
-                }
-            }
-        }
-        // One borrow per pass: the exception, the bytes (or EOF), the take
-        // and the flow-control check (the hot path of a stream echo).
-        loop {
-            {
-                let mut st = self.inner.state.borrow_mut();
-                if let Some(err) = &st.exception {
-                    return Err(err.clone());
-                }
-                if st.buffer.len() > 0 || st.eof {
-                    let data = st.buffer.take(n as usize);
-                    let resume = self.check_resume(&mut st);
-                    drop(st);
-                    if let Some(transport) = resume {
-                        transport.resume_reading();
-                    }
-                    return Ok(data);
-                }
-            }
-            self.wait_for_data("read").await?;
+    pub fn read(&self, n: isize) -> StreamRead<'_> {
+        StreamRead {
+            inner: &self.inner,
+            n,
+            registered: false,
+            all: Vec::new(),
         }
     }
 
@@ -596,6 +563,144 @@ impl fmt::Debug for StreamReader {
             .field("paused", &st.paused)
             .field("limit", &self.inner.limit)
             .finish()
+    }
+}
+
+/// The future of [`StreamReader::read`].
+///
+/// One state machine for the whole read (the stream echo's hot path): a
+/// pass takes the buffered bytes, or registers the task's waker as the
+/// reader's waiter and returns `Pending`; the next poll after the wake
+/// (the waker taken back by a feed, EOF, exception or deferred receive)
+/// makes that deferred receive if it owes one and takes the bytes.
+/// Dropped while waiting (cancellation, `Task::abort`), it ends the wait
+/// as [`WaitGuard`] does, deferred receive included.
+#[must_use = "futures do nothing unless awaited"]
+pub struct StreamRead<'a> {
+    inner: &'a Inner,
+    /// Bytes asked for; below zero, everything until EOF.
+    n: isize,
+    /// This read is the reader's waiting one (`waiting` set, waker stored).
+    registered: bool,
+    /// Blocks gathered so far by a read until EOF.
+    all: Vec<u8>,
+}
+
+impl StreamRead<'_> {
+    /// One pass of a read of up to `n` bytes (`n > 0`).
+    fn poll_some(&mut self, n: usize, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, Error>> {
+        let inner = self.inner;
+        if self.registered {
+            checkpoint_if_cancelled()?;
+            let deferred = {
+                let mut st = inner.state.borrow_mut();
+                if let Some(waiter) = &mut st.waiter {
+                    // Polled again without being woken: keep the newest waker.
+                    waiter.clone_from(cx.waker());
+                    return Poll::Pending;
+                }
+                st.deferred.take()
+            };
+            self.registered = false;
+            inner.waiting.set(false);
+            if let Some(transport) = deferred {
+                transport.inner.read_now();
+            }
+        }
+        let resume = {
+            let mut st = inner.state.borrow_mut();
+            if let Some(err) = &st.exception {
+                return Poll::Ready(Err(err.clone()));
+            }
+            if st.buffer.len() > 0 || st.eof {
+                let data = st.buffer.take(n);
+                let resume = check_resume(inner, &mut st);
+                drop(st);
+                if let Some(transport) = resume {
+                    transport.resume_reading();
+                }
+                return Poll::Ready(Ok(data));
+            }
+            if inner.waiting.get() {
+                return Poll::Ready(Err(RuntimeError::new(
+                    "read() called while another coroutine is already waiting for incoming data",
+                )
+                .into()));
+            }
+            // asyncio's waiter is a future of the running loop: waiting
+            // without one is its RuntimeError.
+            check_running_loop()?;
+            st.waiter = Some(cx.waker().clone());
+            inner.waiting.set(true);
+            self.registered = true;
+            if st.paused {
+                st.paused = false;
+                st.transport.clone()
+            } else {
+                None
+            }
+        };
+        if let Some(transport) = resume {
+            transport.resume_reading();
+        }
+        Poll::Pending
+    }
+}
+
+impl Future for StreamRead<'_> {
+    type Output = Result<Vec<u8>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if this.n > 0 {
+            return this.poll_some(this.n as usize, cx);
+        }
+        if this.n == 0 {
+            if let Some(err) = &this.inner.state.borrow().exception {
+                return Poll::Ready(Err(err.clone()));
+            }
+            return Poll::Ready(Ok(Vec::new()));
+        }
+        // Until EOF: blocks of `limit` bytes, gathered.
+        loop {
+            let block = std::task::ready!(this.poll_some(this.inner.limit, cx))?;
+            if block.is_empty() {
+                return Poll::Ready(Ok(std::mem::take(&mut this.all)));
+            }
+            if this.all.is_empty() {
+                this.all = block;
+            } else {
+                this.all.extend_from_slice(&block);
+            }
+        }
+    }
+}
+
+impl Drop for StreamRead<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            drop(WaitGuard(self.inner));
+        }
+    }
+}
+
+impl fmt::Debug for StreamRead<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamRead")
+            .field("n", &self.n)
+            .field("waiting", &self.registered)
+            .finish_non_exhaustive()
+    }
+}
+
+/// At or below `limit` while paused: marks the reader resumed and returns
+/// the transport to resume (after the state is released).
+fn check_resume(inner: &Inner, st: &mut State) -> Option<Transport> {
+    if st.paused && st.buffer.len() <= inner.limit {
+        st.paused = false;
+        st.transport.clone()
+    } else {
+        None
     }
 }
 
