@@ -34,8 +34,9 @@
 //! iteration after the readiness, as asyncio's would; only `buffered()`
 //! and `at_eof()` read by other code in between see the bytes (or the EOF)
 //! later. A read cancelled or dropped between the wake and its receive
-//! makes the receive as it goes (`WaitGuard`), for the next read, so no
-//! bytes wait in the socket for an edge that will not come; a readable
+//! makes the receive as it goes (`WaitGuard`, which a [`StreamRead`]
+//! dropped mid-wait also runs), for the next read, so no bytes wait in
+//! the socket for an edge that will not come; a readable
 //! event that comes while the receive is still owed (a woken read future
 //! nobody polls) receives as usual. One divergence is left: a
 //! `set_protocol` in that window sends the owed bytes to the new protocol,
@@ -56,9 +57,10 @@
 //! 4. The results of every read method do not depend on how the incoming
 //!    bytes were split into `feed_data` calls or receives.
 //! 5. `deferred` names the transport only while a woken read owes it a
-//!    receive; whoever clears it makes that receive happen: the read or
-//!    its `WaitGuard` (now, or through the transport's next read when its
-//!    read path is busy), or a readable event that receives as usual.
+//!    receive; whoever clears it makes that receive happen: the read, or
+//!    when the read is dropped its `WaitGuard` (a `StreamRead`'s `Drop`
+//!    for `read`), now or through the transport's next read when its
+//!    read path is busy, or a readable event that receives as usual.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -573,8 +575,9 @@ impl fmt::Debug for StreamReader {
 /// reader's waiter and returns `Pending`; the next poll after the wake
 /// (the waker taken back by a feed, EOF, exception or deferred receive)
 /// makes that deferred receive if it owes one and takes the bytes.
-/// Dropped while waiting (cancellation, `Task::abort`), it ends the wait
-/// as [`WaitGuard`] does, deferred receive included.
+/// Dropped while waiting (`Task::abort`, a dropped future), it ends the
+/// wait: a later read is not refused as concurrent, and a receive the
+/// wake left to it is made for the next read, so no bytes are lost.
 #[must_use = "futures do nothing unless awaited"]
 pub struct StreamRead<'a> {
     inner: &'a Inner,

@@ -1,0 +1,222 @@
+//! `StreamReader::read` is one hand-written future (`StreamRead`), not the
+//! shared wait the other read methods use: these tests pin down its own
+//! paths, each against asyncio's `read` behaviour (a waiter is left
+//! behind by nobody, a second waiting read is refused, cancellation
+//! leaves the bytes, a read to EOF gathers every block). Manual clock, no
+//! sockets, every run bounded by a watchdog timer.
+
+use std::future::Future as _;
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use loop_core::{EventLoop, ManualClock};
+use loop_futures::{Error, EventLoopExt, yield_now};
+use loop_transports::StreamReader;
+
+const WATCHDOG: Duration = Duration::from_secs(10);
+
+fn manual_loop() -> EventLoop {
+    EventLoop::builder()
+        .manual_clock(ManualClock::new())
+        .build()
+        .expect("create a manual-clock loop")
+}
+
+fn run<T: 'static>(
+    ev: &EventLoop,
+    fut: impl std::future::Future<Output = Result<T, Error>> + 'static,
+) -> Result<T, Error> {
+    let watchdog = ev
+        .call_later(WATCHDOG, |ev| ev.stop())
+        .expect("schedule the watchdog");
+    let result = ev.run_until_complete(fut);
+    watchdog.cancel();
+    result
+}
+
+fn run_briefly(ev: &EventLoop) {
+    run(ev, async { yield_now().await }).expect("run briefly");
+}
+
+/// Counts its wakes.
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn read_aborted_while_waiting_leaves_no_waiter() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let t = ev.create_task(async move { r.read(10).await }).unwrap();
+    run_briefly(&ev);
+    assert!(!t.done(), "read waits for data");
+    t.abort();
+    run_briefly(&ev);
+    assert!(t.cancelled());
+    // A new read that has to wait is not refused as concurrent.
+    let r = stream.clone();
+    let t = ev.create_task(async move { r.read(10).await }).unwrap();
+    run_briefly(&ev);
+    assert!(!t.done());
+    stream.feed_data(b"after abort");
+    assert_eq!(run(&ev, t).unwrap(), b"after abor");
+}
+
+#[test]
+fn read_polled_once_then_dropped_outside_a_task_leaves_no_waiter() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let got = run(&ev, async move {
+        {
+            let mut fut = pin!(r.read(4));
+            let mut cx = Context::from_waker(Waker::noop());
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        }
+        r.feed_data(b"abcd");
+        r.read(4).await
+    })
+    .unwrap();
+    assert_eq!(got, b"abcd");
+}
+
+#[test]
+fn read_while_another_read_waits_is_refused() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let first = ev.create_task(async move { r.read(100).await }).unwrap();
+    run_briefly(&ev);
+    let r = stream.clone();
+    let err = run(&ev, async move { r.read(100).await }).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("read() called while another coroutine is already waiting for incoming data"),
+        "{err}"
+    );
+    // The first read is unaffected.
+    stream.feed_data(b"first");
+    assert_eq!(run(&ev, first).unwrap(), b"first");
+}
+
+#[test]
+fn read_cancelled_while_waiting_keeps_later_bytes_for_the_next_read() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let t = ev.create_task(async move { r.read(100).await }).unwrap();
+    run_briefly(&ev);
+    t.cancel(None);
+    // Bytes arrive between the cancel and the task's next step: the read
+    // ends cancelled (asyncio's CancelledError from the waiter), the bytes
+    // stay buffered.
+    stream.feed_data(b"kept");
+    run_briefly(&ev);
+    assert!(t.cancelled());
+    assert_eq!(stream.buffered(), 4);
+    let r = stream.clone();
+    assert_eq!(run(&ev, async move { r.read(100).await }).unwrap(), b"kept");
+}
+
+#[test]
+fn read_waiting_gets_an_exception_set_later() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let t = ev.create_task(async move { r.read(100).await }).unwrap();
+    run_briefly(&ev);
+    stream.set_exception(Error::new(io::Error::other("boom")));
+    let err = run(&ev, t).unwrap_err();
+    assert_eq!(err.to_string(), "boom");
+    // Every later read, of any size, fails the same way.
+    for n in [-1, 0, 5] {
+        let r = stream.clone();
+        let err = run(&ev, async move { r.read(n).await }).unwrap_err();
+        assert_eq!(err.to_string(), "boom", "read({n})");
+    }
+}
+
+#[test]
+fn read_polled_again_before_its_wake_wakes_the_newest_waker() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let old = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let new = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let (old2, new2) = (old.clone(), new.clone());
+    let got = run(&ev, async move {
+        let mut fut = pin!(r.read(3));
+        let old_waker = Waker::from(old2);
+        let new_waker = Waker::from(new2);
+        assert!(
+            fut.as_mut()
+                .poll(&mut Context::from_waker(&old_waker))
+                .is_pending()
+        );
+        assert!(
+            fut.as_mut()
+                .poll(&mut Context::from_waker(&new_waker))
+                .is_pending()
+        );
+        r.feed_data(b"xyz");
+        match fut.as_mut().poll(&mut Context::from_waker(&new_waker)) {
+            Poll::Ready(result) => result,
+            Poll::Pending => panic!("the fed bytes are ready"),
+        }
+    })
+    .unwrap();
+    assert_eq!(got, b"xyz");
+    assert_eq!(
+        old.0.load(Ordering::SeqCst),
+        0,
+        "the replaced waker is not woken"
+    );
+    assert_eq!(
+        new.0.load(Ordering::SeqCst),
+        1,
+        "the newest waker is woken once"
+    );
+}
+
+#[test]
+fn read_to_eof_gathers_every_block_past_the_limit() {
+    let ev = manual_loop();
+    // A limit of 4: a read to EOF takes the bytes in blocks of at most 4.
+    let stream = StreamReader::new(4);
+    let r = stream.clone();
+    let t = ev.create_task(async move { r.read(-1).await }).unwrap();
+    for (i, part) in [&b"abcdef"[..], b"ghi", b"", b"jklmnopq"]
+        .iter()
+        .enumerate()
+    {
+        run_briefly(&ev);
+        assert!(!t.done(), "still reading after part {i}");
+        stream.feed_data(part);
+    }
+    stream.feed_eof();
+    assert_eq!(run(&ev, t).unwrap(), b"abcdefghijklmnopq");
+    // At EOF with nothing left: empty, at once.
+    let r = stream.clone();
+    assert_eq!(run(&ev, async move { r.read(-1).await }).unwrap(), b"");
+    let r = stream.clone();
+    assert_eq!(run(&ev, async move { r.read(7).await }).unwrap(), b"");
+}
+
+#[test]
+fn read_zero_returns_empty_without_waiting() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    stream.feed_data(b"left alone");
+    let r = stream.clone();
+    assert_eq!(run(&ev, async move { r.read(0).await }).unwrap(), b"");
+    assert_eq!(stream.buffered(), 10, "read(0) takes nothing");
+}
