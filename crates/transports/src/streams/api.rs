@@ -38,7 +38,7 @@ pub async fn open_connection(
 ) -> Result<(StreamReader, StreamWriter), Error> {
     let reader = StreamReader::new(options.limit.unwrap_or(DEFAULT_LIMIT));
     let r = reader.clone();
-    let (transport, protocol) = create_connection(
+    let (transport, _protocol) = create_connection(
         ev,
         move || StreamReaderProtocol::new(r),
         Some(host),
@@ -46,8 +46,7 @@ pub async fn open_connection(
         options.connect,
     )
     .await?;
-    let flow = protocol.borrow().flow.clone();
-    let writer = StreamWriter::new(transport, flow, Some(reader.clone()));
+    let writer = StreamWriter::new(transport, reader.clone());
     Ok((reader, writer))
 }
 

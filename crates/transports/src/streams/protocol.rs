@@ -33,7 +33,12 @@ use crate::transport::Transport;
 pub(crate) type ClientConnected =
     Rc<dyn Fn(StreamReader, StreamWriter, &EventLoop) -> Option<Result<Task<()>, LoopError>>>;
 
-/// Writer-side flow state shared by the protocol and its writers.
+/// Writer-side flow state of a connection, read by its writers' `write`
+/// and `drain` and set by the protocol. It lives in the reader's
+/// allocation (see [`StreamReader`]), the object a stream task touches
+/// anyway, so a message's `drain` and the writer's cap check touch no
+/// allocation of their own.
+#[derive(Default)]
 pub(crate) struct Flow {
     pub(crate) paused: bool,
     pub(crate) connection_lost: bool,
@@ -47,14 +52,18 @@ pub(crate) struct Flow {
 
 /// The protocol of a stream connection.
 pub struct StreamReaderProtocol {
+    /// The reader fed, and the holder of the connection's [`Flow`];
+    /// `None` once the connection is lost.
     reader: Option<StreamReader>,
-    pub(crate) flow: Rc<RefCell<Flow>>,
     client_connected: Option<ClientConnected>,
     transport: Option<Transport>,
 }
 
 impl StreamReaderProtocol {
     /// A protocol feeding `reader` (asyncio's `StreamReaderProtocol`).
+    ///
+    /// A reader serves one connection: its writer-side flow state is kept
+    /// with it (asyncio asserts the same in `StreamReader.set_transport`).
     pub fn new(reader: StreamReader) -> Self {
         Self::with_callback(reader, None)
     }
@@ -65,14 +74,6 @@ impl StreamReaderProtocol {
     ) -> Self {
         StreamReaderProtocol {
             reader: Some(reader),
-            flow: Rc::new(RefCell::new(Flow {
-                paused: false,
-                connection_lost: false,
-                lost_error: None,
-                drain_waiters: VecDeque::new(),
-                closed: None,
-                write_cap: None,
-            })),
             client_connected,
             transport: None,
         }
@@ -89,8 +90,8 @@ impl StreamReaderProtocol {
         self.transport.as_ref()
     }
 
-    fn wake_drainers(&self, error: Option<io::ErrorKind>) {
-        let waiters = std::mem::take(&mut self.flow.borrow_mut().drain_waiters);
+    fn wake_drainers(flow: &RefCell<Flow>, error: Option<io::ErrorKind>) {
+        let waiters = std::mem::take(&mut flow.borrow_mut().drain_waiters);
         for waiter in waiters {
             if waiter.done() {
                 continue;
@@ -104,7 +105,7 @@ impl StreamReaderProtocol {
 }
 
 /// Creates the `closed` future of a protocol's writers (once).
-pub(crate) fn closed_future(flow: &Rc<RefCell<Flow>>, ev: &EventLoop) -> Future<()> {
+pub(crate) fn closed_future(flow: &RefCell<Flow>, ev: &EventLoop) -> Future<()> {
     let mut flow = flow.borrow_mut();
     if let Some(closed) = &flow.closed {
         return closed.clone();
@@ -130,8 +131,10 @@ impl BaseProtocol for StreamReaderProtocol {
         let Some(callback) = self.client_connected.clone() else {
             return;
         };
-        let writer = StreamWriter::new(transport.clone(), self.flow.clone(), self.reader.clone());
-        let reader = self.reader.clone().unwrap_or_default();
+        let Some(reader) = self.reader.clone() else {
+            return;
+        };
+        let writer = StreamWriter::new(transport.clone(), reader.clone());
         let ev = transport.get_loop();
         let Some(started) = callback(reader, writer, &ev) else {
             return;
@@ -163,14 +166,16 @@ impl BaseProtocol for StreamReaderProtocol {
 
     fn connection_lost(&mut self, exc: Option<io::Error>) {
         let kind = exc.as_ref().map(io::Error::kind);
-        if let Some(reader) = &self.reader {
-            match &exc {
-                None => reader.feed_eof(),
-                Some(err) => reader.set_exception(io::Error::new(err.kind(), err.to_string())),
-            }
+        self.transport = None;
+        let Some(reader) = self.reader.take() else {
+            return;
+        };
+        match &exc {
+            None => reader.feed_eof(),
+            Some(err) => reader.set_exception(io::Error::new(err.kind(), err.to_string())),
         }
         let closed = {
-            let mut flow = self.flow.borrow_mut();
+            let mut flow = reader.flow().borrow_mut();
             flow.connection_lost = true;
             flow.lost_error = kind;
             flow.closed.clone()
@@ -186,18 +191,23 @@ impl BaseProtocol for StreamReaderProtocol {
             }
         }
         // Drainers learn about the loss; asyncio raises ConnectionResetError.
-        self.wake_drainers(Some(kind.unwrap_or(io::ErrorKind::ConnectionReset)));
-        self.reader = None;
-        self.transport = None;
+        Self::wake_drainers(
+            reader.flow(),
+            Some(kind.unwrap_or(io::ErrorKind::ConnectionReset)),
+        );
     }
 
     fn pause_writing(&mut self) {
-        self.flow.borrow_mut().paused = true;
+        if let Some(reader) = &self.reader {
+            reader.flow().borrow_mut().paused = true;
+        }
     }
 
     fn resume_writing(&mut self) {
-        self.flow.borrow_mut().paused = false;
-        self.wake_drainers(None);
+        if let Some(reader) = &self.reader {
+            reader.flow().borrow_mut().paused = false;
+            Self::wake_drainers(reader.flow(), None);
+        }
     }
 }
 
@@ -219,10 +229,15 @@ impl Protocol for StreamReaderProtocol {
 
 impl std::fmt::Debug for StreamReaderProtocol {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let flow = self.flow.borrow();
-        f.debug_struct("StreamReaderProtocol")
-            .field("paused", &flow.paused)
-            .field("connection_lost", &flow.connection_lost)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("StreamReaderProtocol");
+        match &self.reader {
+            Some(reader) => {
+                let flow = reader.flow().borrow();
+                d.field("paused", &flow.paused)
+                    .field("connection_lost", &flow.connection_lost)
+            }
+            None => d.field("connection_lost", &true),
+        }
+        .finish_non_exhaustive()
     }
 }

@@ -76,6 +76,7 @@ use loop_futures::{Error, RuntimeError, checkpoint_if_cancelled};
 use super::DEFAULT_LIMIT;
 use super::buffer::{Buffer, Room};
 use super::errors::{IncompleteReadError, LimitOverrunError};
+use super::protocol::Flow;
 use crate::transport::Transport;
 
 struct State {
@@ -97,6 +98,9 @@ struct Inner {
     state: RefCell<State>,
     limit: usize,
     waiting: Cell<bool>,
+    /// The writer-side flow state of the connection this reader serves
+    /// (see [`Flow`]).
+    flow: RefCell<Flow>,
 }
 
 /// Ends a wait for data, also when the waiting read is dropped before it
@@ -156,6 +160,7 @@ impl StreamReader {
                 }),
                 limit: limit.max(1),
                 waiting: Cell::new(false),
+                flow: RefCell::new(Flow::default()),
             }),
         }
     }
@@ -168,6 +173,11 @@ impl StreamReader {
     /// Bytes buffered and not read yet.
     pub fn buffered(&self) -> usize {
         self.inner.state.borrow().buffer.len()
+    }
+
+    /// The writer-side flow state of the connection this reader serves.
+    pub(crate) fn flow(&self) -> &RefCell<Flow> {
+        &self.inner.flow
     }
 
     pub(crate) fn set_transport(&self, transport: Transport) {

@@ -15,7 +15,6 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
-use std::rc::Rc;
 
 use loop_futures::{Error, EventLoopExt, Future, yield_now};
 
@@ -29,8 +28,9 @@ use crate::transport::{ExtraInfo, Transport};
 #[derive(Clone)]
 pub struct StreamWriter {
     transport: Transport,
-    flow: Rc<RefCell<Flow>>,
-    reader: Option<StreamReader>,
+    /// The connection's reader: its exception for `drain`, and the
+    /// connection's [`Flow`] it holds.
+    reader: StreamReader,
 }
 
 /// A write refused by the writer's buffer cap.
@@ -57,16 +57,12 @@ impl fmt::Display for BufferCapExceeded {
 impl std::error::Error for BufferCapExceeded {}
 
 impl StreamWriter {
-    pub(crate) fn new(
-        transport: Transport,
-        flow: Rc<RefCell<Flow>>,
-        reader: Option<StreamReader>,
-    ) -> Self {
-        StreamWriter {
-            transport,
-            flow,
-            reader,
-        }
+    pub(crate) fn new(transport: Transport, reader: StreamReader) -> Self {
+        StreamWriter { transport, reader }
+    }
+
+    fn flow(&self) -> &RefCell<Flow> {
+        self.reader.flow()
     }
 
     /// The transport underneath.
@@ -77,11 +73,11 @@ impl StreamWriter {
     /// Refuse writes that would take the write buffer past `cap` bytes
     /// (`None`: no cap, the default).
     pub fn set_buffer_cap(&self, cap: Option<usize>) {
-        self.flow.borrow_mut().write_cap = cap;
+        self.flow().borrow_mut().write_cap = cap;
     }
 
     fn check_cap(&self, requested: usize) -> Result<(), Error> {
-        let cap = self.flow.borrow().write_cap;
+        let cap = self.flow().borrow().write_cap;
         if let Some(cap) = cap {
             let buffered = self.transport.get_write_buffer_size();
             if buffered + requested > cap {
@@ -141,7 +137,7 @@ impl StreamWriter {
 
     /// Resolves when the connection is closed (with its error, if any).
     pub fn wait_closed(&self) -> Future<()> {
-        closed_future(&self.flow, &self.transport.get_loop())
+        closed_future(self.flow(), &self.transport.get_loop())
     }
 
     /// A typed piece of connection info (see [`Transport::get_extra_info`]).
@@ -156,7 +152,7 @@ impl StreamWriter {
     /// The reader's exception; `ConnectionReset` ("Connection lost") once
     /// the connection is gone; cancellation.
     pub async fn drain(&self) -> Result<(), Error> {
-        if let Some(err) = self.reader.as_ref().and_then(StreamReader::exception) {
+        if let Some(err) = self.reader.exception() {
             return Err(err);
         }
         if self.transport.is_closing() {
@@ -164,7 +160,7 @@ impl StreamWriter {
             yield_now().await?;
         }
         let waiter = {
-            let mut flow = self.flow.borrow_mut();
+            let mut flow = self.flow().borrow_mut();
             if flow.connection_lost {
                 let kind = flow.lost_error.unwrap_or(io::ErrorKind::ConnectionReset);
                 return Err(Error::new(io::Error::new(kind, "Connection lost")));
