@@ -349,7 +349,31 @@ impl TcpInner {
     // ===== writing =====
 
     pub(crate) fn write(self: &Rc<Self>, data: &[u8]) {
-        self.write_vectored(&[data]);
+        // The common case on its own path (an echo's every message):
+        // nothing buffered and the transport open, so the bytes go to the
+        // socket at once, and only what it does not take is buffered.
+        let direct = {
+            let st = self.state.borrow();
+            st.buffer.is_empty()
+                && !st.eof_requested
+                && st.conn_lost == 0
+                && !st.lost
+                && !data.is_empty()
+        };
+        if !direct {
+            return self.write_vectored(&[data]);
+        }
+        let sent = match self.send_one(data) {
+            Ok(sent) => sent,
+            Err(err) => {
+                self.fatal_error(err, "Fatal write error on socket transport");
+                return;
+            }
+        };
+        if sent < data.len() {
+            self.state.borrow_mut().buffer.push(&data[sent..]);
+            self.maybe_pause_protocol();
+        }
     }
 
     pub(crate) fn write_vectored(self: &Rc<Self>, parts: &[&[u8]]) {
@@ -396,18 +420,28 @@ impl TcpInner {
         self.maybe_pause_protocol();
     }
 
+    /// Sends as much of `data` as the socket takes now.
+    fn send_one(&self, data: &[u8]) -> io::Result<usize> {
+        let sock = self.sock.borrow();
+        match sock.as_ref() {
+            Some(sock) => send_all(sock, data),
+            None => Ok(0),
+        }
+    }
+
     /// Sends as much of `parts` as the socket takes now.
     fn send_parts(&self, parts: &[&[u8]]) -> io::Result<usize> {
         let sock = self.sock.borrow();
         let Some(sock) = sock.as_ref() else {
             return Ok(0);
         };
+        if let [one] = parts {
+            return send_all(sock, one);
+        }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let mut sent = 0;
         while sent < total {
-            let result = if parts.len() == 1 {
-                send(sock, &parts[0][sent..], SendFlags::NOSIGNAL)
-            } else {
+            let result = {
                 // On the stack, as in `write_ready`: `writelines` allocates
                 // nothing of its own.
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
@@ -785,6 +819,21 @@ impl SourceHandler for TcpInner {
             self.read_ready(readiness);
         }
     }
+}
+
+/// Sends as much of `data` as `sock` takes now (`MSG_NOSIGNAL`; `EINTR`
+/// retried, `EAGAIN` ends it).
+fn send_all(sock: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < data.len() {
+        match send(sock, &data[sent..], SendFlags::NOSIGNAL) {
+            Ok(n) => sent += n,
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(sent)
 }
 
 pub(crate) fn to_io(err: loop_core::LoopError) -> io::Error {
