@@ -220,3 +220,34 @@ fn read_zero_returns_empty_without_waiting() {
     assert_eq!(run(&ev, async move { r.read(0).await }).unwrap(), b"");
     assert_eq!(stream.buffered(), 10, "read(0) takes nothing");
 }
+
+/// The reader keeps its last waker for the next wait: a wait by another
+/// task must register (and wake) that task's waker, not the kept one.
+#[test]
+fn a_wait_by_another_task_wakes_that_task_not_the_last_one() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let first = ev.create_task(async move { r.read(10).await }).unwrap();
+    run_briefly(&ev);
+    stream.feed_data(b"one");
+    assert_eq!(run(&ev, first).unwrap(), b"one");
+    // A second task waits, through `read` and then through `readline`.
+    let r = stream.clone();
+    let second = ev
+        .create_task(async move {
+            let a = r.read(10).await?;
+            let b = r.readline().await?;
+            Ok::<_, Error>((a, b))
+        })
+        .unwrap();
+    run_briefly(&ev);
+    assert!(!second.done());
+    stream.feed_data(b"two");
+    run_briefly(&ev);
+    run_briefly(&ev);
+    assert!(!second.done(), "the read returned, readline waits");
+    stream.feed_data(b"three\n");
+    let (a, b) = run(&ev, second).unwrap();
+    assert_eq!((a.as_slice(), b.as_slice()), (&b"two"[..], &b"three\n"[..]));
+}

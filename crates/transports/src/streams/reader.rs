@@ -86,6 +86,12 @@ struct State {
     /// The waiting read's task (asyncio's `_waiter` future; a waker is all
     /// it needs: see `WaitForData`). Taken by whoever wakes it.
     waiter: Option<Waker>,
+    /// The last waiter, kept after its wake for the next wait to reuse
+    /// (`Waker::clone_from` does not clone a waker that wakes the same
+    /// task): a stream read waits once per message, and this spares each
+    /// wait a reference-count increment and each wake a decrement, both
+    /// atomic.
+    idle_waker: Option<Waker>,
     transport: Option<Transport>,
     paused: bool,
     /// The socket is readable and the receive was left to the woken read:
@@ -154,6 +160,7 @@ impl StreamReader {
                     eof: false,
                     exception: None,
                     waiter: None,
+                    idle_waker: None,
                     transport: None,
                     paused: false,
                     deferred: None,
@@ -186,7 +193,7 @@ impl StreamReader {
 
     fn wake_waiter(&self) {
         let waiter = self.inner.state.borrow_mut().waiter.take();
-        wake(waiter);
+        wake(&self.inner, waiter);
     }
 
     /// Adds received bytes (called by the protocol).
@@ -199,7 +206,7 @@ impl StreamReader {
             st.buffer.extend(data);
             (st.waiter.take(), self.check_pause(&mut st))
         };
-        data_arrived(waiter, pause);
+        data_arrived(&self.inner, waiter, pause);
     }
 
     /// Receives straight into the buffer (the transport's path for a
@@ -242,7 +249,7 @@ impl StreamReader {
                     st.deferred = Some(transport);
                     let waiter = st.waiter.take();
                     drop(st);
-                    wake(waiter);
+                    wake(&self.inner, waiter);
                     return Err(io::ErrorKind::WouldBlock.into());
                 }
             }
@@ -253,7 +260,7 @@ impl StreamReader {
             let pause = self.check_pause(&mut st);
             (n, full, st.waiter.take(), pause)
         };
-        data_arrived(waiter, pause);
+        data_arrived(&self.inner, waiter, pause);
         Ok((n, full))
     }
 
@@ -643,7 +650,7 @@ impl StreamRead<'_> {
             // asyncio's waiter is a future of the running loop: waiting
             // without one is its RuntimeError.
             check_running_loop()?;
-            st.waiter = Some(cx.waker().clone());
+            st.waiter = Some(reuse_waker(&mut st, cx));
             inner.waiting.set(true);
             self.registered = true;
             if st.paused {
@@ -717,11 +724,27 @@ fn check_resume(inner: &Inner, st: &mut State) -> Option<Transport> {
     }
 }
 
+/// The waker a new wait registers: the idle one, updated to `cx`'s
+/// (which does not clone when both wake the same task), or a clone.
+fn reuse_waker(st: &mut State, cx: &Context<'_>) -> Waker {
+    match st.idle_waker.take() {
+        Some(mut waker) => {
+            waker.clone_from(cx.waker());
+            waker
+        }
+        None => cx.waker().clone(),
+    }
+}
+
 /// Wakes the reader's waiter, taken out of the state by the caller (the
 /// state is not borrowed while the wake runs).
-fn wake(waiter: Option<Waker>) {
+fn wake(inner: &Inner, waiter: Option<Waker>) {
     if let Some(waiter) = waiter {
-        waiter.wake();
+        waiter.wake_by_ref();
+        // Kept for the next wait (see `State::idle_waker`).
+        if let Ok(mut st) = inner.state.try_borrow_mut() {
+            st.idle_waker = Some(waiter);
+        }
     }
 }
 
@@ -753,7 +776,7 @@ impl Future for WaitForData<'_> {
         match &mut st.waiter {
             // Polled again without being woken: keep the newest waker.
             Some(w) => w.clone_from(cx.waker()),
-            None => st.waiter = Some(cx.waker().clone()),
+            None => st.waiter = Some(reuse_waker(&mut st, cx)),
         }
         drop(st);
         self.registered = true;
@@ -764,8 +787,8 @@ impl Future for WaitForData<'_> {
 /// What arriving bytes do once the state is released: wake the waiter
 /// (taken in the same borrow that stored the bytes), then pause the
 /// transport if the buffer went past `2 × limit`.
-fn data_arrived(waiter: Option<Waker>, pause: Option<Transport>) {
-    wake(waiter);
+fn data_arrived(inner: &Inner, waiter: Option<Waker>, pause: Option<Transport>) {
+    wake(inner, waiter);
     if let Some(transport) = pause {
         transport.pause_reading();
     }
