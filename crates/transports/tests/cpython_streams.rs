@@ -27,14 +27,14 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use loop_core::{EventLoop, ManualClock};
+use loop_core::EventLoop;
 use loop_futures::{Error, EventLoopExt, ReturnWhen, current_task, wait, yield_now};
 use loop_transports::{
     BaseProtocol, DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, StreamOptions,
     StreamReader, StreamReaderProtocol, StreamWriter, open_connection, start_server,
     start_server_with,
 };
-use support::Harness;
+use support::{Harness, manual_loop, run_briefly};
 
 const DATA: &[u8] = b"line1\nline2\nline3\n";
 
@@ -54,30 +54,13 @@ impl fmt::Display for ValueError {
 
 impl std::error::Error for ValueError {}
 
-fn manual_loop() -> EventLoop {
-    EventLoop::builder()
-        .manual_clock(ManualClock::new())
-        .build()
-        .expect("create a manual-clock loop")
-}
-
 /// `loop.run_until_complete` with a watchdog.
 fn run<T, F>(ev: &EventLoop, fut: F) -> Result<T, Error>
 where
     T: 'static,
     F: StdFuture<Output = Result<T, Error>> + 'static,
 {
-    let watchdog = ev
-        .call_later(WATCHDOG, |ev| ev.stop())
-        .expect("schedule the watchdog");
-    let result = ev.run_until_complete(fut);
-    watchdog.cancel();
-    result
-}
-
-/// asyncio's `test_utils.run_briefly`: one short run of the loop.
-fn run_briefly(ev: &EventLoop) {
-    run(ev, async { yield_now().await }).expect("run briefly");
+    support::run_bounded(ev, WATCHDOG, fut)
 }
 
 fn read(ev: &EventLoop, r: &StreamReader, n: isize) -> Result<Vec<u8>, Error> {

@@ -11,35 +11,19 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
 
-use loop_core::{EventLoop, ManualClock};
-use loop_futures::{Error, EventLoopExt, yield_now};
+use loop_core::EventLoop;
+use loop_futures::{Error, EventLoopExt};
 use loop_transports::StreamReader;
+use support::{manual_loop, run_briefly};
 
-const WATCHDOG: Duration = Duration::from_secs(10);
-
-fn manual_loop() -> EventLoop {
-    EventLoop::builder()
-        .manual_clock(ManualClock::new())
-        .build()
-        .expect("create a manual-clock loop")
-}
+mod support;
 
 fn run<T: 'static>(
     ev: &EventLoop,
     fut: impl std::future::Future<Output = Result<T, Error>> + 'static,
 ) -> Result<T, Error> {
-    let watchdog = ev
-        .call_later(WATCHDOG, |ev| ev.stop())
-        .expect("schedule the watchdog");
-    let result = ev.run_until_complete(fut);
-    watchdog.cancel();
-    result
-}
-
-fn run_briefly(ev: &EventLoop) {
-    run(ev, async { yield_now().await }).expect("run briefly");
+    support::run_bounded(ev, support::WATCHDOG, fut)
 }
 
 /// Counts its wakes.

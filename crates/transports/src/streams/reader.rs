@@ -334,15 +334,7 @@ impl StreamReader {
             if st.eof {
                 return Ok(());
             }
-            // asyncio's waiter is a future of the running loop: waiting
-            // without one is its RuntimeError.
-            check_running_loop()?;
-            if st.paused {
-                st.paused = false;
-                st.transport.clone()
-            } else {
-                None
-            }
+            begin_wait(&mut st)?
         };
         if let Some(transport) = resume {
             transport.resume_reading();
@@ -647,18 +639,11 @@ impl StreamRead<'_> {
                 )
                 .into()));
             }
-            // asyncio's waiter is a future of the running loop: waiting
-            // without one is its RuntimeError.
-            check_running_loop()?;
+            let resume = begin_wait(&mut st)?;
             st.waiter = Some(reuse_waker(&mut st, cx));
             inner.waiting.set(true);
             self.registered = true;
-            if st.paused {
-                st.paused = false;
-                st.transport.clone()
-            } else {
-                None
-            }
+            resume
         };
         if let Some(transport) = resume {
             transport.resume_reading();
@@ -721,6 +706,20 @@ fn check_resume(inner: &Inner, st: &mut State) -> Option<Transport> {
         st.transport.clone()
     } else {
         None
+    }
+}
+
+/// A wait for data is about to start: it needs a running loop (asyncio's
+/// waiter is a future of the running loop; waiting without one is its
+/// RuntimeError), and a paused transport is marked resumed (invariant 2),
+/// returned to resume once the state is released.
+fn begin_wait(st: &mut State) -> Result<Option<Transport>, Error> {
+    check_running_loop()?;
+    if st.paused {
+        st.paused = false;
+        Ok(st.transport.clone())
+    } else {
+        Ok(None)
     }
 }
 

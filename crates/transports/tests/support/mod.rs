@@ -8,6 +8,8 @@
 //! * [`Harness`]: a loop whose runs are bounded by a watchdog timer (the test
 //!   fails instead of hanging) and whose exception handler records every
 //!   report (unexpected reports fail the test when the harness is dropped);
+//! * [`manual_loop`], [`run_bounded`], [`run_briefly`]: a loop on virtual
+//!   time and bounded runs of it, for the stream reader tests;
 //! * [`wait_until`], [`capture_logs`], [`pattern`];
 //! * [`Parked`]: a streams server that only records each client's reader
 //!   and writer, so the test decides when the server side reads.
@@ -22,7 +24,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use loop_core::{EventLoop, ExceptionContext};
+use loop_core::{EventLoop, ExceptionContext, ManualClock};
 use loop_futures::{Error, EventLoopExt, sleep};
 use loop_transports::{
     BaseProtocol, ConnectOptions, Protocol, Server, ServerOptions, Transport, create_connection,
@@ -675,4 +677,33 @@ impl Parked {
         .await?;
         Ok(self.clients.borrow()[index].clone())
     }
+}
+
+/// A loop on a manual clock: virtual time, so an idle loop jumps straight
+/// to its next timer (a watchdog ends a stuck run at once).
+pub(crate) fn manual_loop() -> EventLoop {
+    EventLoop::builder()
+        .manual_clock(ManualClock::new())
+        .build()
+        .expect("create a manual-clock loop")
+}
+
+/// `loop.run_until_complete(fut)`, stopped by a watchdog timer `limit`
+/// after it starts (then the run ends with an error instead of hanging).
+pub(crate) fn run_bounded<T, F>(ev: &EventLoop, limit: Duration, fut: F) -> Result<T, Error>
+where
+    T: 'static,
+    F: StdFuture<Output = Result<T, Error>> + 'static,
+{
+    let watchdog = ev
+        .call_later(limit, |ev| ev.stop())
+        .expect("schedule the watchdog");
+    let result = ev.run_until_complete(fut);
+    watchdog.cancel();
+    result
+}
+
+/// asyncio's `test_utils.run_briefly`: one short run of the loop.
+pub(crate) fn run_briefly(ev: &EventLoop) {
+    run_bounded(ev, WATCHDOG, async { loop_futures::yield_now().await }).expect("run briefly");
 }
