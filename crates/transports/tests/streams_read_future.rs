@@ -5,15 +5,17 @@
 //! leaves the bytes, a read to EOF gathers every block). Manual clock, no
 //! sockets, every run bounded by a watchdog timer.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future as _;
 use std::io;
-use std::pin::pin;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use loop_core::EventLoop;
-use loop_futures::{Error, EventLoopExt};
+use loop_futures::{Error, EventLoopExt, current_task};
 use loop_transports::StreamReader;
 use support::{manual_loop, run_briefly};
 
@@ -234,4 +236,98 @@ fn a_wait_by_another_task_wakes_that_task_not_the_last_one() {
     stream.feed_data(b"three\n");
     let (a, b) = run(&ev, second).unwrap();
     assert_eq!((a.as_slice(), b.as_slice()), (&b"two"[..], &b"three\n"[..]));
+}
+
+/// Not a tulip future: parks the task's waker until opened.
+struct Gate {
+    open: Rc<Cell<bool>>,
+    waker: Rc<RefCell<Option<Waker>>>,
+}
+
+impl std::future::Future for Gate {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.open.get() {
+            return Poll::Ready(());
+        }
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A task is woken (its step queued), then cancelled before that step
+/// runs: the cancel's own wake is folded into the queued one, so the
+/// first await that would suspend must deliver it (asyncio: the
+/// `CancelledError` thrown into the coroutine at its next step), or the
+/// task waits for data that may never come.
+fn cancel_while_scheduled_then_wait(use_read: bool) -> bool {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let open = Rc::new(Cell::new(false));
+    let waker = Rc::new(RefCell::new(None::<Waker>));
+    let (r, o, w) = (stream.clone(), open.clone(), waker.clone());
+    let t = ev
+        .create_task(async move {
+            Gate { open: o, waker: w }.await;
+            if use_read {
+                r.read(10).await
+            } else {
+                r.readline().await
+            }
+        })
+        .unwrap();
+    run_briefly(&ev);
+    assert!(!t.done());
+    open.set(true);
+    waker
+        .borrow_mut()
+        .take()
+        .expect("the gate parked a waker")
+        .wake();
+    assert!(t.cancel(Some("stop")));
+    run_briefly(&ev);
+    run_briefly(&ev);
+    t.cancelled()
+}
+
+#[test]
+fn read_delivers_a_cancel_requested_while_the_task_was_scheduled() {
+    assert!(cancel_while_scheduled_then_wait(true));
+}
+
+#[test]
+fn readline_delivers_a_cancel_requested_while_the_task_was_scheduled() {
+    assert!(cancel_while_scheduled_then_wait(false));
+}
+
+/// A read future that ended with `Cancelled` but is kept alive (the
+/// coroutine swallowed the cancellation) no longer holds the reader's
+/// wait: the next read may wait.
+#[test]
+fn a_read_ended_by_cancellation_but_kept_alive_releases_the_wait() {
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let r = stream.clone();
+    let t = ev
+        .create_task(async move {
+            let me = current_task().expect("inside a task");
+            let mut first = pin!(r.read(10));
+            std::future::poll_fn(|cx| {
+                assert!(first.as_mut().poll(cx).is_pending(), "the first read waits");
+                Poll::Ready(())
+            })
+            .await;
+            me.cancel(None);
+            assert!((&mut first).await.unwrap_err().is_cancelled());
+            me.uncancel();
+            // `first` is still alive here.
+            r.read(10).await
+        })
+        .unwrap();
+    run_briefly(&ev);
+    run_briefly(&ev);
+    assert!(!t.done(), "the second read waits instead of being refused");
+    stream.feed_data(b"second");
+    assert_eq!(run(&ev, t).unwrap(), b"second");
 }

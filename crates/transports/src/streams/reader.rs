@@ -603,7 +603,14 @@ impl StreamRead<'_> {
     fn poll_some(&mut self, n: usize, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, Error>> {
         let inner = self.inner;
         if self.registered {
-            checkpoint_if_cancelled()?;
+            if let Err(cancelled) = checkpoint_if_cancelled() {
+                // The read ends here: end its wait now (with an owed
+                // receive made for the next read), not when the future is
+                // dropped, which may be later.
+                self.registered = false;
+                drop(WaitGuard(inner));
+                return Poll::Ready(Err(cancelled));
+            }
             let deferred = {
                 let mut st = inner.state.borrow_mut();
                 if let Some(waiter) = &mut st.waiter {
@@ -619,7 +626,7 @@ impl StreamRead<'_> {
                 transport.inner.read_now();
             }
         }
-        let resume = {
+        let (resume, cancelled) = {
             let mut st = inner.state.borrow_mut();
             if let Some(err) = &st.exception {
                 return Poll::Ready(Err(err.clone()));
@@ -640,15 +647,24 @@ impl StreamRead<'_> {
                 .into()));
             }
             let resume = begin_wait(&mut st)?;
-            st.waiter = Some(reuse_waker(&mut st, cx));
-            inner.waiting.set(true);
-            self.registered = true;
-            resume
+            // A cancellation already requested is delivered here, at the
+            // await that would suspend, as at every tulip await (the task
+            // may have no wake left to come back with).
+            let cancelled = checkpoint_if_cancelled();
+            if cancelled.is_ok() {
+                st.waiter = Some(reuse_waker(&mut st, cx));
+                inner.waiting.set(true);
+                self.registered = true;
+            }
+            (resume, cancelled)
         };
         if let Some(transport) = resume {
             transport.resume_reading();
         }
-        Poll::Pending
+        match cancelled {
+            Ok(()) => Poll::Pending,
+            Err(cancelled) => Poll::Ready(Err(cancelled)),
+        }
     }
 }
 
