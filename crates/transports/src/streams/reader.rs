@@ -118,18 +118,15 @@ struct WaitGuard<'a>(&'a Inner);
 impl Drop for WaitGuard<'_> {
     fn drop(&mut self) {
         self.0.waiting.set(false);
-        let deferred = match self.0.state.try_borrow_mut() {
-            Ok(mut st) => {
-                st.waiter = None;
-                // Woken for a deferred receive, then cancelled or dropped
-                // before making it: make it now, for the next read (no new
-                // readiness edge would come, and a close since must not
-                // lose the bytes asyncio's callback had buffered).
-                st.deferred.take()
-            }
+        // Woken for a deferred receive, then cancelled or dropped before
+        // making it: make it now, for the next read (no new readiness edge
+        // would come, and a close since must not lose the bytes asyncio's
+        // callback had buffered).
+        let owed = match self.0.state.try_borrow_mut() {
+            Ok(mut st) => end_wait(self.0, &mut st),
             Err(_) => None,
         };
-        if let Some(transport) = deferred {
+        if let Some(transport) = owed {
             transport.inner.read_now();
         }
     }
@@ -300,22 +297,9 @@ impl StreamReader {
     }
 
     fn maybe_resume_transport(&self) {
-        let resume = self.check_resume(&mut self.inner.state.borrow_mut());
+        let resume = check_resume(&self.inner, &mut self.inner.state.borrow_mut());
         if let Some(transport) = resume {
             transport.resume_reading();
-        }
-    }
-
-    /// At or below `limit` while paused: marks the reader resumed and
-    /// returns the transport to resume (after the state is released).
-    fn check_resume(&self, st: &mut State) -> Option<Transport> {
-        check_resume(&self.inner, st)
-    }
-
-    fn check_exception(&self) -> Result<(), Error> {
-        match &self.inner.state.borrow().exception {
-            Some(err) => Err(err.clone()),
-            None => Ok(()),
         }
     }
 
@@ -349,7 +333,7 @@ impl StreamReader {
         if let Some(transport) = deferred {
             transport.inner.read_now();
         }
-        self.check_exception()
+        check_exception(&self.inner)
     }
 
     /// Reads up to `n` bytes; with `n < 0`, everything until EOF. Returns
@@ -379,7 +363,7 @@ impl StreamReader {
     /// [`IncompleteReadError`] (with the partial bytes) if EOF comes first;
     /// the reader's exception; cancellation.
     pub async fn readexactly(&self, n: usize) -> Result<Vec<u8>, Error> {
-        self.check_exception()?;
+        check_exception(&self.inner)?;
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -442,7 +426,7 @@ impl StreamReader {
         let limit = self.inner.limit;
         let mut offset = 0;
         let (start, end) = loop {
-            self.check_exception()?;
+            check_exception(&self.inner)?;
             {
                 let mut st = self.inner.state.borrow_mut();
                 let buflen = st.buffer.len();
@@ -603,28 +587,28 @@ impl StreamRead<'_> {
     fn poll_some(&mut self, n: usize, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, Error>> {
         let inner = self.inner;
         if self.registered {
-            if let Err(cancelled) = checkpoint_if_cancelled() {
-                // The read ends here: end its wait now (with an owed
-                // receive made for the next read), not when the future is
-                // dropped, which may be later.
-                self.registered = false;
-                drop(WaitGuard(inner));
-                return Poll::Ready(Err(cancelled));
-            }
-            let deferred = {
+            let cancelled = checkpoint_if_cancelled();
+            let owed = {
                 let mut st = inner.state.borrow_mut();
-                if let Some(waiter) = &mut st.waiter {
-                    // Polled again without being woken: keep the newest waker.
-                    waiter.clone_from(cx.waker());
-                    return Poll::Pending;
+                if cancelled.is_ok() {
+                    if let Some(waiter) = &mut st.waiter {
+                        // Polled again without being woken: keep the newest
+                        // waker.
+                        waiter.clone_from(cx.waker());
+                        return Poll::Pending;
+                    }
                 }
-                st.deferred.take()
+                // Woken or cancelled, the wait ends now (not when the
+                // future is dropped, which may be later).
+                end_wait(inner, &mut st)
             };
             self.registered = false;
-            inner.waiting.set(false);
-            if let Some(transport) = deferred {
+            // A receive the wake left to this read: for this read, or, if
+            // it was cancelled, for the next one.
+            if let Some(transport) = owed {
                 transport.inner.read_now();
             }
+            cancelled?;
         }
         let (resume, cancelled) = {
             let mut st = inner.state.borrow_mut();
@@ -677,10 +661,7 @@ impl Future for StreamRead<'_> {
             return this.poll_some(this.n as usize, cx);
         }
         if this.n == 0 {
-            if let Some(err) = &this.inner.state.borrow().exception {
-                return Poll::Ready(Err(err.clone()));
-            }
-            return Poll::Ready(Ok(Vec::new()));
+            return Poll::Ready(check_exception(this.inner).map(|()| Vec::new()));
         }
         // Until EOF: blocks of `limit` bytes, gathered.
         loop {
@@ -711,6 +692,23 @@ impl fmt::Debug for StreamRead<'_> {
             .field("n", &self.n)
             .field("waiting", &self.registered)
             .finish_non_exhaustive()
+    }
+}
+
+/// Ends the wait for data (`waiting` cleared, no waiter) and returns the
+/// transport a receive is owed to, if the wake left one to the read (the
+/// caller makes it once the state is released: invariant 5).
+fn end_wait(inner: &Inner, st: &mut State) -> Option<Transport> {
+    inner.waiting.set(false);
+    st.waiter = None;
+    st.deferred.take()
+}
+
+/// The reader's exception, if one was set.
+fn check_exception(inner: &Inner) -> Result<(), Error> {
+    match &inner.state.borrow().exception {
+        Some(err) => Err(err.clone()),
+        None => Ok(()),
     }
 }
 
