@@ -51,6 +51,13 @@ pub fn replace(context: Option<Context>) -> Option<Context> {
     if context.is_none() && !is_set() {
         return None;
     }
+    swap(context)
+}
+
+/// [`replace`] when there is something to swap (kept out of line so the
+/// common check above inlines into every caller).
+#[inline(never)]
+fn swap(context: Option<Context>) -> Option<Context> {
     let set = context.is_some();
     let prev = CURRENT.try_with(|c| c.replace(context)).ok().flatten();
     SET.with(|s| s.set(set));
