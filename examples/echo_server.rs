@@ -127,7 +127,7 @@ fn main() -> Result<(), Error> {
                             if chunk.is_empty() {
                                 break;
                             }
-                            writer.write(&chunk)?;
+                            writer.write(chunk)?;
                             writer.drain().await?;
                         }
                         writer.close();

@@ -89,7 +89,7 @@ pub use protocol::{BaseProtocol, BufferedProtocol, Protocol};
 pub use server::{Server, ServerOptions, create_server, create_server_buffered};
 pub use streams::{
     BufferCapExceeded, DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Lines, StreamOptions,
-    StreamRead, StreamReader, StreamReaderProtocol, StreamWriter, open_connection, start_server,
-    start_server_with,
+    StreamRead, StreamReader, StreamReaderProtocol, StreamWriter, WriteData, open_connection,
+    start_server, start_server_with,
 };
 pub use transport::{ExtraInfo, Transport};

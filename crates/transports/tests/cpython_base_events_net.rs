@@ -1648,8 +1648,8 @@ fn test_abort_clients() {
             .transport()
             .with_socket(|s| s.expect("socket open").send_buffer_size())?;
         for _ in 0..10 {
-            s_wr.write(&vec![b'a'; c_bufsize])?;
-            s_wr.write(&vec![b'a'; s_bufsize])?;
+            s_wr.write(vec![b'a'; c_bufsize])?;
+            s_wr.write(vec![b'a'; s_bufsize])?;
             if s_wr.transport().get_write_buffer_size() > 0 {
                 break;
             }

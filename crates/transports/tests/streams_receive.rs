@@ -277,7 +277,7 @@ async fn leave_small_message_mode(
     client_w: &StreamWriter,
     reader: &StreamReader,
 ) -> Result<(), Error> {
-    client_w.write(&pattern(WARM))?;
+    client_w.write(pattern(WARM))?;
     assert_eq!(reader.readexactly(WARM).await?, pattern(WARM));
     Ok(())
 }
@@ -364,7 +364,7 @@ fn a_big_message_then_eof_through_the_woken_reads_receive() {
             Err(Error::msg("no EOF after 256 reads"))
         })?;
         iterations(2).await?;
-        client_w.write(&pattern(LAST))?;
+        client_w.write(pattern(LAST))?;
         client_w.close();
         assert!(all.await? == pattern(LAST));
         assert!(reader.at_eof());

@@ -19,10 +19,12 @@
 //!    the front chunk).
 //! 4. What reads return depends only on the bytes, never on the chunking.
 //! 5. Memory: empty chunks are kept only as replacements for chunks handed
-//!    over (see [`replace`](Buffer::replace)): at most [`SPARES`] for big
-//!    chunks, and in small-message mode one of about twice the last
-//!    message (at most [`SMALL_READ`]); a reader that was never read from
-//!    holds only its unread bytes.
+//!    over, made when the reader next waits or receives (see
+//!    [`settle`](Buffer::settle)) unless the user gives a chunk back first
+//!    (see [`give_back`](Buffer::give_back)): at most [`SPARES`] for big
+//!    chunks, and in small-message mode one of at most [`SMALL_READ`]
+//!    (made: about twice the last message); a reader that was never read
+//!    from holds only its unread bytes.
 
 use std::collections::VecDeque;
 use std::io;
@@ -72,8 +74,8 @@ const SMALL_CACHED: usize = 1032;
 /// The least room a small message's replacement chunk gets.
 const SMALL_SPARE_MIN: usize = 256;
 
-/// Handing over a chunk of at least this many bytes allocates its
-/// replacement at once (see [`Buffer::replace`]).
+/// Past small-message mode, handing over a chunk of at least this many
+/// bytes owes a replacement (see [`Buffer::replace`]).
 const REPLACE_MIN: usize = 8 * 1024;
 
 /// The next receive size: doubled after a receive that filled its room (up
@@ -215,6 +217,11 @@ pub(super) struct Buffer {
     read_size: usize,
     /// Empty chunks for the next receives (at most [`SPARES`]).
     spares: Spares,
+    /// The length of the last chunk a read handed over while its
+    /// replacement is still owed (0: none is): the replacement is made
+    /// when the reader next waits, or by the next receive, unless the
+    /// chunk comes back first (see [`give_back`](Buffer::give_back)).
+    owed: usize,
 }
 
 impl Default for Buffer {
@@ -225,6 +232,7 @@ impl Default for Buffer {
             len: 0,
             read_size: INITIAL_READ_SIZE,
             spares: Spares::default(),
+            owed: 0,
         }
     }
 }
@@ -282,32 +290,74 @@ impl Buffer {
         }
     }
 
-    /// A chunk of `handed` bytes was handed over: a big one gets its
-    /// replacement now, while the reader still holds the chunk. The
-    /// allocator then reuses the chunk an earlier read handed over (and its
-    /// reader has dropped since) instead of growing the heap for the next
-    /// receive, which would otherwise allocate in the transport's callback,
-    /// an iteration before the reader drops the chunk it holds: with many
-    /// connections the heap would swing by a chunk per connection each
-    /// iteration, and glibc trims and regrows it (`brk`), faulting the
-    /// pages in again (measured: 2–3× the CPU per 100 KiB echo).
+    /// Makes the replacement owed for the last chunk a read handed over, if
+    /// one is owed and was not given back. The reader calls this when it is
+    /// about to wait for data, in the reading task, and a receive that
+    /// finds one owed calls it first (a read that did not wait).
     ///
-    /// In small-message mode every hand-over makes one replacement (a
-    /// reader keeps at most one there), for the same reason at a smaller
-    /// scale: the exact copies that mode used to make were allocated in the
-    /// transport's callback and freed by the reading task an iteration
-    /// later, so with many connections hundreds of them were alive at once,
-    /// past the allocator's per-size cache, and every receive took its slow
-    /// path (cachegrind at 1000 connections: ~370 instructions and a dozen
-    /// cache misses per 1 KiB message in `malloc`, plus the copy). Made
-    /// here, in the task, the replacement is the block the previous task
-    /// freed a moment ago, and the next receive goes straight into it.
+    /// In the task, after the reader has (most likely) dropped the chunk it
+    /// was handed, the allocator hands that very block out again, the
+    /// hottest one it has. A replacement allocated in the transport's
+    /// callback instead, an iteration before the reader drops the chunk it
+    /// holds, makes the heap swing by a chunk per connection per iteration:
+    /// with big chunks glibc trims and regrows it (`brk`), faulting the
+    /// pages in again (measured: 2–3× the CPU per 100 KiB echo); with small
+    /// ones hundreds were alive at once at 1000 connections, past the
+    /// allocator's per-size cache (cachegrind: ~370 instructions and a dozen
+    /// cache misses per 1 KiB message in `malloc`).
+    #[inline]
+    pub(super) fn settle(&mut self) {
+        if self.owed > 0 {
+            let handed = std::mem::take(&mut self.owed);
+            self.replace(handed);
+        }
+    }
+
+    /// A chunk the reader's user is done with (a [`StreamWriter::write`]
+    /// of an owned vector, once its bytes are sent or buffered): kept as
+    /// the replacement owed for a chunk handed over, if one is owed and
+    /// `chunk` fits the receive it would get (in small-message mode a room
+    /// of [`SMALL_SPARE_MIN`]..=[`SMALL_READ`] bytes and more than the chunk
+    /// handed over held, past it the receive size up to
+    /// [`MAX_READ_CHUNK`]); otherwise dropped. An echo or a proxy then
+    /// receives every message into the chunk the last one came in, with no
+    /// allocation, as a loop reading into one buffer would.
+    ///
+    /// [`StreamWriter::write`]: super::StreamWriter::write
+    #[inline]
+    pub(super) fn give_back(&mut self, mut chunk: Vec<u8>) {
+        if self.owed == 0 {
+            return;
+        }
+        let cap = chunk.capacity();
+        let fits = if self.read_size <= SMALL_READ {
+            // More room than the last message took: the next one of its
+            // size arrives whole without filling the room (a full receive
+            // makes the transport receive again).
+            self.spares.is_empty()
+                && cap > self.owed
+                && (SMALL_SPARE_MIN..=SMALL_READ).contains(&cap)
+        } else {
+            self.spares.len() < SPARES && (self.read_size..=MAX_READ_CHUNK).contains(&cap)
+        };
+        if fits {
+            chunk.clear();
+            self.spares.push(chunk);
+            self.owed = 0;
+        }
+    }
+
+    /// The replacement for a chunk of `handed` bytes (see
+    /// [`settle`](Buffer::settle)): in small-message mode one if there is
+    /// no spare (a reader keeps at most one there); past it one of the
+    /// receive size for a chunk of at least [`REPLACE_MIN`] bytes.
     ///
     /// The small replacement has room for twice the chunk handed over, but
     /// no more than [`SMALL_CACHED`] when the chunk fitted under it: the
     /// next message, likely the same size, still arrives whole (the receive
     /// does not fill its room, so the transport does not read again), and
     /// the allocation stays within the allocator's per-size cache.
+    #[inline(never)]
     fn replace(&mut self, handed: usize) {
         if self.read_size <= SMALL_READ {
             if self.spares.is_empty() {
@@ -385,6 +435,7 @@ impl Buffer {
         scratch: &mut [u8],
         recv: impl FnOnce(Room<'_>) -> io::Result<usize>,
     ) -> io::Result<(usize, bool)> {
+        self.settle();
         if self.chunks.len() == 1 {
             self.compact_front();
         }
@@ -561,7 +612,9 @@ impl Buffer {
         if n == 0 {
             return Vec::new();
         }
-        self.gather(n);
+        if self.chunks.len() > 1 {
+            self.gather(n);
+        }
         let Some(front) = self.chunks.front_mut() else {
             return Vec::new();
         };
@@ -593,9 +646,10 @@ impl Buffer {
     }
 
     /// Hands a received chunk over as a read's result: a replacement chunk
-    /// is made for the next receive, and a big spare capacity is trimmed.
+    /// is owed for the next receive (see [`settle`](Buffer::settle)), and a
+    /// big spare capacity is trimmed.
     fn hand_over(&mut self, mut out: Vec<u8>) -> Vec<u8> {
-        self.replace(out.len());
+        self.owed = out.len();
         if out.capacity() > 2 * out.len() + HANDOUT_SLACK {
             out.shrink_to_fit();
         }
@@ -752,6 +806,7 @@ mod tests {
         assert!(b.read_size() <= SMALL_READ);
         assert!(b.read_size() >= MIN_READ_SIZE);
         assert!(!b.receives_big());
+        b.settle();
         assert_eq!(b.spares.len(), 1);
         assert_eq!(b.spares[0].capacity(), SMALL_SPARE_MIN);
     }
@@ -880,12 +935,13 @@ mod tests {
         let mut scratch = vec![0u8; 8192];
         b.receive(&mut scratch, feeder(&bytes(500, 1))).unwrap();
         b.take_all();
+        b.settle();
         assert_eq!(b.spares.len(), 1, "the read left a spare");
         let cap = b.spares[0].capacity();
         b.receive(&mut scratch, feeder(b"abc")).unwrap();
-        // Nothing read: the next receives go through scratch; read, then
-        // the spare path's failures.
+        // Read, then the spare path's failures.
         assert_eq!(b.take_all(), b"abc");
+        b.settle();
         assert_eq!(b.spares.len(), 1);
         let err = b
             .receive(&mut scratch, |_| {
@@ -949,6 +1005,7 @@ mod tests {
                 got += b.receive(&mut scratch, feeder(&msg[got..])).unwrap().0;
             }
             assert_eq!(b.take_all(), msg);
+            b.settle();
             assert_eq!(b.spares[0].capacity(), spare, "after {size} B");
         }
     }
@@ -967,18 +1024,21 @@ mod tests {
     }
 
     #[test]
-    fn handing_over_a_big_chunk_allocates_its_replacement() {
+    fn handing_over_a_big_chunk_owes_its_replacement() {
         let mut b = direct(16 * 1024);
         let data = bytes(REPLACE_MIN, 12);
         b.receive(no_scratch(), feeder(&data)).unwrap();
         assert_eq!(b.take_all(), data);
-        assert_eq!(b.spares.len(), 1, "a replacement is ready");
+        assert!(b.spares.is_empty(), "owed, not made yet");
+        b.settle();
+        assert_eq!(b.spares.len(), 1, "the reader's wait made it");
         let spare = b.spares[0].as_ptr();
         b.receive(no_scratch(), feeder(b"next")).unwrap();
         assert!(b.spares.is_empty(), "the receive used the replacement");
         assert_eq!(b.chunks.front().unwrap().as_ptr(), spare);
         assert_eq!(b.take_all(), b"next");
         // A small chunk handed over gets none (the allocator caches those).
+        b.settle();
         assert!(b.spares.is_empty());
         // Never more than SPARES.
         for i in 0..4 {
@@ -1089,8 +1149,10 @@ mod tests {
         let mut want = msg.clone();
         want.extend_from_slice(b"tail");
         assert_eq!(b.take_all(), want);
-        // That read handed the chunk over and left one spare of the
-        // receive size; the next receives go straight into it.
+        // That read handed the chunk over and owes a spare of the receive
+        // size, made when the reader waits; the next receives go straight
+        // into it.
+        b.settle();
         assert_eq!(b.spares.len(), 1);
         for round in 0..8 {
             scratch[..1000].fill(0);
@@ -1105,6 +1167,7 @@ mod tests {
                 "round {round}: the receive took the spare"
             );
             assert_eq!(b.take_all(), msg);
+            b.settle();
             assert_eq!(b.spares.len(), 1, "round {round}: the read left a new one");
         }
         // The spare has room for the next message whole, within the
@@ -1139,6 +1202,7 @@ mod tests {
         assert!(b.read_size() <= SMALL_READ);
         // The scratch path is the one without a spare (see
         // `small_messages_go_through_scratch_until_a_read_leaves_a_spare`).
+        b.settle();
         b.spares.clear();
         let mut scratch = vec![0u8; 2 * MAX_READ_CHUNK];
         let data = bytes(2 * MAX_READ_CHUNK, 16);
@@ -1146,5 +1210,109 @@ mod tests {
         assert_eq!((n, full), (MAX_READ_CHUNK, true));
         assert_eq!(b.read_size(), MAX_READ_CHUNK);
         assert_eq!(b.take_all(), data[..MAX_READ_CHUNK]);
+    }
+
+    #[test]
+    fn a_hand_over_owes_its_replacement_until_settled() {
+        let mut b = Buffer::default();
+        let mut scratch = vec![0u8; 8192];
+        b.receive(&mut scratch, feeder(&bytes(300, 2))).unwrap();
+        assert_eq!(b.take_all(), bytes(300, 2));
+        assert!(b.spares.is_empty(), "not made by the read itself");
+        // A receive before the reader waits makes it first and uses it.
+        b.receive(&mut scratch, feeder(&bytes(300, 3))).unwrap();
+        assert_eq!(b.chunks.front().unwrap().capacity(), 600, "twice the last");
+        assert_eq!(b.take_all(), bytes(300, 3));
+        b.settle();
+        assert_eq!(b.spares.len(), 1);
+        // Settled once: a second settle makes nothing more.
+        b.settle();
+        assert_eq!(b.spares.len(), 1);
+        check_invariants(&b);
+    }
+
+    #[test]
+    fn a_chunk_given_back_is_the_next_receives_room() {
+        let mut b = Buffer::default();
+        let mut scratch = vec![0u8; 8192];
+        let msg = bytes(1000, 5);
+        // The first message comes through scratch, as an exact copy: given
+        // back, it would be filled by the next message of its size (and a
+        // full receive makes the transport read again), so it is dropped
+        // and the owed replacement is made.
+        b.receive(&mut scratch, feeder(&msg)).unwrap();
+        let first = b.take_all();
+        assert_eq!(first.capacity(), 1000);
+        b.give_back(first);
+        assert!(
+            b.spares.is_empty(),
+            "no more room than the message: dropped"
+        );
+        b.settle();
+        assert_eq!(b.spares[0].capacity(), SMALL_CACHED);
+        // From then on each chunk read and given back is the next room.
+        for round in 0..4 {
+            let (n, full) = b.receive(&mut scratch, feeder(&msg)).unwrap();
+            assert_eq!((n, full), (1000, false), "round {round}");
+            let chunk = b.take_all();
+            assert_eq!(chunk, msg);
+            let ptr = chunk.as_ptr();
+            b.give_back(chunk);
+            assert_eq!(b.spares.len(), 1, "round {round}: kept");
+            assert!(b.spares[0].is_empty(), "round {round}: emptied");
+            b.settle();
+            assert_eq!(b.spares.len(), 1, "round {round}: nothing more made");
+            b.receive(&mut scratch, feeder(&msg)).unwrap();
+            assert_eq!(b.chunks.front().unwrap().as_ptr(), ptr, "round {round}");
+            assert_eq!(b.take_all(), msg);
+            b.settle();
+            check_invariants(&b);
+        }
+    }
+
+    #[test]
+    fn a_chunk_given_back_is_kept_only_as_an_owed_replacement_that_fits() {
+        // Nothing handed over, nothing owed: a reader that was never read
+        // from keeps no spare.
+        let mut b = Buffer::default();
+        b.give_back(Vec::with_capacity(1024));
+        assert!(b.spares.is_empty());
+        // Small-message mode: too small or past `SMALL_READ`, dropped.
+        let mut scratch = vec![0u8; 8192];
+        for cap in [SMALL_SPARE_MIN - 1, SMALL_READ + 1] {
+            b.receive(&mut scratch, feeder(b"abc")).unwrap();
+            b.take_all();
+            b.give_back(Vec::with_capacity(cap));
+            assert!(b.spares.is_empty(), "capacity {cap}");
+            b.settle();
+            assert_eq!(b.spares[0].capacity(), SMALL_SPARE_MIN, "made instead");
+            b.spares.clear();
+        }
+        // Owed once, kept once.
+        b.receive(&mut scratch, feeder(b"abc")).unwrap();
+        b.take_all();
+        b.give_back(vec![7; 512]);
+        b.give_back(Vec::with_capacity(512));
+        assert_eq!(b.spares.len(), 1);
+        check_invariants(&b);
+        // Past small-message mode: at least the receive size, at most one
+        // receive's limit.
+        let mut b = direct(16 * 1024);
+        for (cap, kept) in [
+            (8 * 1024, false),
+            (MAX_READ_CHUNK + 1, false),
+            (16 * 1024, true),
+        ] {
+            b.receive(no_scratch(), feeder(&bytes(REPLACE_MIN, 1)))
+                .unwrap();
+            b.take_all();
+            b.give_back(Vec::with_capacity(cap));
+            assert_eq!(b.spares.len(), usize::from(kept), "capacity {cap}");
+            b.settle();
+            assert_eq!(b.spares.len(), 1, "capacity {cap}: one replacement");
+            assert!(b.spares[0].capacity() >= 16 * 1024);
+            check_invariants(&b);
+            b.spares.clear();
+        }
     }
 }

@@ -51,6 +51,7 @@ mod buffer;
 mod errors;
 mod protocol;
 mod reader;
+mod write_data;
 mod writer;
 
 pub use api::{StreamOptions, open_connection, start_server, start_server_with};
@@ -58,6 +59,7 @@ pub(crate) use buffer::Room;
 pub use errors::{IncompleteReadError, LimitOverrunError};
 pub use protocol::StreamReaderProtocol;
 pub use reader::{Lines, StreamRead, StreamReader};
+pub use write_data::WriteData;
 pub use writer::{BufferCapExceeded, StreamWriter};
 
 /// Default buffer limit of a [`StreamReader`] (64 KiB, asyncio's

@@ -184,6 +184,15 @@ impl StreamReader {
         &self.inner.flow
     }
 
+    /// A chunk its user is done with, offered back to the buffer for the
+    /// next receive (see `StreamWriter::write` of an owned vector); dropped
+    /// if the buffer has no use for it.
+    pub(crate) fn give_back(&self, chunk: Vec<u8>) {
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            st.buffer.give_back(chunk);
+        }
+    }
+
     pub(crate) fn set_transport(&self, transport: Transport) {
         self.inner.state.borrow_mut().transport = Some(transport);
     }
@@ -725,10 +734,13 @@ fn check_resume(inner: &Inner, st: &mut State) -> Option<Transport> {
 
 /// A wait for data is about to start: it needs a running loop (asyncio's
 /// waiter is a future of the running loop; waiting without one is its
-/// RuntimeError), and a paused transport is marked resumed (invariant 2),
-/// returned to resume once the state is released.
+/// RuntimeError), the buffer makes the replacement it owes for a chunk
+/// handed over (in the task, for the receive to come), and a paused
+/// transport is marked resumed (invariant 2), returned to resume once the
+/// state is released.
 fn begin_wait(st: &mut State) -> Result<Option<Transport>, Error> {
     check_running_loop()?;
+    st.buffer.settle();
     if st.paused {
         st.paused = false;
         Ok(st.transport.clone())

@@ -20,6 +20,7 @@ use loop_futures::{Error, EventLoopExt, Future, yield_now};
 
 use super::protocol::{Flow, closed_future};
 use super::reader::StreamReader;
+use super::write_data::WriteData;
 use crate::transport::{ExtraInfo, Transport};
 
 /// The write side of a stream.
@@ -76,6 +77,7 @@ impl StreamWriter {
         self.flow().borrow_mut().write_cap = cap;
     }
 
+    #[inline]
     fn check_cap(&self, requested: usize) -> Result<(), Error> {
         let cap = self.flow().borrow().write_cap;
         if let Some(cap) = cap {
@@ -94,14 +96,26 @@ impl StreamWriter {
     /// Writes `data` (see [`Transport::write`]); follow with
     /// [`drain`](StreamWriter::drain) to respect flow control.
     ///
+    /// `data` is borrowed bytes or an owned vector (see [`WriteData`]). An
+    /// owned vector, once its bytes are sent or buffered, is offered to the
+    /// connection's reader for its next receive: `writer.write(chunk)` of a
+    /// chunk `read` returned spares the reader an allocation (and the chunk
+    /// a free) per message.
+    ///
     /// # Errors
     ///
     /// [`BufferCapExceeded`] when a cap is set and would be passed (nothing
-    /// is written).
-    pub fn write(&self, data: &[u8]) -> Result<(), Error> {
-        self.check_cap(data.len())?;
-        self.transport.write(data);
-        Ok(())
+    /// is written; an owned vector is consumed all the same).
+    pub fn write(&self, data: impl WriteData) -> Result<(), Error> {
+        let bytes = data.bytes();
+        let result = self.check_cap(bytes.len());
+        if result.is_ok() {
+            self.transport.write(bytes);
+        }
+        if let Some(chunk) = data.into_vec() {
+            self.reader.give_back(chunk);
+        }
+        result
     }
 
     /// Writes several buffers with one vectored send.

@@ -1,0 +1,314 @@
+//! `StreamWriter::write` of an owned vector: the chunk a read returned,
+//! written back, becomes the reader's next receive room, so a stream echo
+//! allocates nothing per message (the hot-path rule); the bytes written
+//! are never touched by that reuse; a write the buffer cap refuses
+//! consumes the vector and leaves the connection working.
+//!
+//! A counting global allocator counts the allocations made by the loop's
+//! thread while the echo task has counting on; the client runs on its own
+//! thread (not counted) with blocking std sockets and timeouts. Everything
+//! is on 127.0.0.1; every loop is bounded.
+
+// The counting allocator needs `unsafe impl GlobalAlloc`; this file only.
+#![allow(unsafe_code)]
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use loop_futures::{Error, EventLoopExt};
+use loop_transports::{
+    BufferCapExceeded, StreamOptions, StreamReader, StreamWriter, open_connection, start_server,
+};
+use support::{Harness, pattern};
+
+thread_local! {
+    /// Whether this thread's allocations are being counted.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    /// Allocations (`alloc`, `alloc_zeroed`, `realloc`) counted on this thread.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// `System`, counting this thread's allocations while `COUNTING` is on.
+struct CountingAlloc;
+
+impl CountingAlloc {
+    fn note_allocation() {
+        // Const-initialised `Cell`s without destructors: touching them
+        // never allocates; `try_with` for a thread that is exiting.
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees (and the caller's obligations) carry
+// over as they are; the bookkeeping touches only thread-local `Cell`s and
+// never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::note_allocation();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract
+        // (non-zero size), which is `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::note_allocation();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with
+        // this `layout` (the caller's contract).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::note_allocation();
+        // SAFETY: `ptr` came from `System` with `layout`, and the caller
+        // guarantees `new_size` is valid for it (the caller's contract).
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// One measurement at a time in this binary.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Messages echoed before counting (the reader leaves its first, exact-size
+/// chunks behind and settles on its receive room).
+const WARM_UP: usize = 32;
+/// Messages echoed while counting.
+const ROUNDS: usize = 500;
+/// The message size: a small message, well under the reader's limit.
+const MSG: usize = 1000;
+
+/// Echoes `WARM_UP + ROUNDS` messages of `MSG` bytes through a stream echo
+/// server whose task writes each chunk back `owned` (`writer.write(chunk)`)
+/// or borrowed (`writer.write(&chunk)`), with a blocking client on another
+/// thread that sends one message at a time and checks every reply. Returns
+/// the allocations the loop's thread made during the counted rounds.
+fn echo_allocations(owned: bool) -> u64 {
+    let _serial = serial();
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let done = ev.create_future::<u64>();
+        let finish = done.clone();
+        let server = start_server(
+            &ev,
+            move |reader: StreamReader, writer: StreamWriter| {
+                let finish = finish.clone();
+                async move {
+                    // Bytes echoed: the client sends a message only once
+                    // it has the last one back, so every message boundary
+                    // is seen here, however a message was split.
+                    let mut echoed = 0usize;
+                    let mut before = 0u64;
+                    loop {
+                        if echoed == WARM_UP * MSG {
+                            before = ALLOCATIONS.with(Cell::get);
+                            COUNTING.with(|c| c.set(true));
+                        }
+                        let chunk = reader.read(4096).await?;
+                        if chunk.is_empty() {
+                            break;
+                        }
+                        echoed += chunk.len();
+                        if owned {
+                            writer.write(chunk)?;
+                        } else {
+                            writer.write(&chunk)?;
+                        }
+                        writer.drain().await?;
+                        if echoed == (WARM_UP + ROUNDS) * MSG {
+                            COUNTING.with(|c| c.set(false));
+                            let counted = ALLOCATIONS.with(Cell::get) - before;
+                            let _ = finish.set_result(counted);
+                        }
+                    }
+                    writer.close();
+                    Ok::<_, Error>(())
+                }
+            },
+            &["127.0.0.1"],
+            0,
+            StreamOptions::default(),
+        )
+        .await?;
+        let port = server.sockets()[0].port();
+        let client = std::thread::spawn(move || -> std::io::Result<()> {
+            let mut sock = TcpStream::connect(("127.0.0.1", port))?;
+            sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+            sock.set_write_timeout(Some(Duration::from_secs(10)))?;
+            sock.set_nodelay(true)?;
+            let data = pattern((WARM_UP + ROUNDS + 1) * MSG);
+            let mut reply = vec![0u8; MSG];
+            for i in 0..WARM_UP + ROUNDS {
+                let msg = &data[i * MSG..(i + 1) * MSG];
+                sock.write_all(msg)?;
+                sock.read_exact(&mut reply)?;
+                assert!(reply == msg, "reply {i} differs");
+            }
+            Ok(())
+        });
+        let counted = done.await?;
+        let joined = client.join();
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(Error::msg(format!("client: {err}"))),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        // The client's close ends the echo task; the server's connections
+        // are gone once it has closed its writer.
+        server.close();
+        server.wait_closed().await?;
+        Ok(counted)
+    })
+}
+
+#[test]
+fn owned_writes_make_a_stream_echo_allocation_free() {
+    let n = echo_allocations(true);
+    assert_eq!(n, 0, "{n} allocations for {ROUNDS} echoed messages");
+}
+
+#[test]
+fn borrowed_writes_allocate_one_replacement_per_message() {
+    // The meter sees the allocation the owned write spares: each read
+    // hands its chunk over, and the reader makes a new room when it waits.
+    let n = echo_allocations(false);
+    assert!(
+        n >= ROUNDS as u64,
+        "{n} allocations for {ROUNDS} messages: the replacement was not counted"
+    );
+}
+
+#[test]
+fn owned_echo_with_partial_writes_is_byte_exact() {
+    // The server's kernel send buffer is small, so its writes are often
+    // partly sent and the rest copied into the transport's buffer before
+    // the vector goes back to the reader and takes the next receive: the
+    // reuse must never show in the bytes.
+    const TOTAL: usize = 4 * 1024 * 1024;
+    let _serial = serial();
+    let h = Harness::new();
+    let got = h.run(|ev| async move {
+        let server = start_server(
+            &ev,
+            |reader: StreamReader, writer: StreamWriter| async move {
+                support::small_send_buffer(writer.transport());
+                for _ in 0..TOTAL {
+                    let chunk = reader.read(64 * 1024).await?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    writer.write(chunk)?;
+                    writer.drain().await?;
+                }
+                writer.close();
+                writer.wait_closed().await
+            },
+            &["127.0.0.1"],
+            0,
+            StreamOptions::default(),
+        )
+        .await?;
+        let port = server.sockets()[0].port();
+        let (reader, writer) =
+            open_connection(&ev, "127.0.0.1", port, StreamOptions::default()).await?;
+        let data = Rc::new(pattern(TOTAL));
+        let d = data.clone();
+        let w = writer.clone();
+        let sender = ev.create_task(async move {
+            // Pieces of many sizes: small-message mode and past it.
+            let sizes = [1, 700, 1500, 9000, 100, 40_000, 3, 70_000];
+            let mut sent = 0;
+            let mut i = 0;
+            while sent < d.len() {
+                let end = (sent + sizes[i % sizes.len()]).min(d.len());
+                w.write(d[sent..end].to_vec())?;
+                w.drain().await?;
+                sent = end;
+                i += 1;
+            }
+            w.write_eof();
+            Ok::<_, Error>(())
+        })?;
+        let got = reader.read(-1).await?;
+        sender.await?;
+        writer.close();
+        writer.wait_closed().await?;
+        server.close();
+        server.wait_closed().await?;
+        assert!(got == *data, "echo differs (got {} bytes)", got.len());
+        Ok(got.len())
+    });
+    assert_eq!(got, TOTAL);
+}
+
+#[test]
+fn owned_write_refused_by_the_cap_is_an_error_and_the_connection_goes_on() {
+    let _serial = serial();
+    let h = Harness::new();
+    let (refused, line) = h.run(|ev| async move {
+        let refusal = ev.create_future::<BufferCapExceeded>();
+        let r = refusal.clone();
+        let server = start_server(
+            &ev,
+            move |_reader: StreamReader, writer: StreamWriter| {
+                let r = r.clone();
+                async move {
+                    writer.set_buffer_cap(Some(100));
+                    let err = writer
+                        .write(vec![b'x'; 101])
+                        .expect_err("past the cap: refused");
+                    let cap = *err
+                        .downcast_ref::<BufferCapExceeded>()
+                        .expect("a BufferCapExceeded");
+                    let _ = r.set_result(cap);
+                    writer.write(b"ok\n".to_vec())?;
+                    writer.drain().await?;
+                    writer.close();
+                    writer.wait_closed().await
+                }
+            },
+            &["127.0.0.1"],
+            0,
+            StreamOptions::default(),
+        )
+        .await?;
+        let port = server.sockets()[0].port();
+        let (reader, writer) =
+            open_connection(&ev, "127.0.0.1", port, StreamOptions::default()).await?;
+        let line = reader.readline().await?;
+        let tail = reader.read(-1).await?;
+        assert!(tail.is_empty(), "only the accepted write arrived");
+        writer.close();
+        server.close();
+        server.wait_closed().await?;
+        Ok((refusal.await?, line))
+    });
+    assert_eq!(
+        refused,
+        BufferCapExceeded {
+            buffered: 0,
+            requested: 101,
+            cap: 100
+        }
+    );
+    assert_eq!(line, b"ok\n");
+}
