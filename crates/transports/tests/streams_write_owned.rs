@@ -113,35 +113,46 @@ fn echo_allocations(owned: bool) -> u64 {
             move |reader: StreamReader, writer: StreamWriter| {
                 let finish = finish.clone();
                 async move {
-                    // Bytes echoed: the client sends a message only once
-                    // it has the last one back, so every message boundary
-                    // is seen here, however a message was split.
-                    let mut echoed = 0usize;
-                    let mut before = 0u64;
-                    loop {
-                        if echoed == WARM_UP * MSG {
-                            before = ALLOCATIONS.with(Cell::get);
-                            COUNTING.with(|c| c.set(true));
+                    let echo = async {
+                        // Bytes echoed: the client sends a message only
+                        // once it has the last one back, so every message
+                        // boundary is seen here, however a message was split.
+                        let mut echoed = 0usize;
+                        let mut before = 0u64;
+                        loop {
+                            if echoed == WARM_UP * MSG {
+                                before = ALLOCATIONS.with(Cell::get);
+                                COUNTING.with(|c| c.set(true));
+                            }
+                            let chunk = reader.read(4096).await?;
+                            if chunk.is_empty() {
+                                break;
+                            }
+                            echoed += chunk.len();
+                            if owned {
+                                writer.write(chunk)?;
+                            } else {
+                                writer.write(&chunk)?;
+                            }
+                            writer.drain().await?;
+                            if echoed == (WARM_UP + ROUNDS) * MSG {
+                                COUNTING.with(|c| c.set(false));
+                                let counted = ALLOCATIONS.with(Cell::get) - before;
+                                let _ = finish.set_result(counted);
+                            }
                         }
-                        let chunk = reader.read(4096).await?;
-                        if chunk.is_empty() {
-                            break;
-                        }
-                        echoed += chunk.len();
-                        if owned {
-                            writer.write(chunk)?;
-                        } else {
-                            writer.write(&chunk)?;
-                        }
-                        writer.drain().await?;
-                        if echoed == (WARM_UP + ROUNDS) * MSG {
-                            COUNTING.with(|c| c.set(false));
-                            let counted = ALLOCATIONS.with(Cell::get) - before;
-                            let _ = finish.set_result(counted);
-                        }
-                    }
-                    writer.close();
-                    Ok::<_, Error>(())
+                        writer.close();
+                        Ok::<_, Error>(())
+                    };
+                    let outcome = echo.await;
+                    COUNTING.with(|c| c.set(false));
+                    // Whatever ended the echo before the counted rounds
+                    // did, the scenario sees it (instead of a watchdog).
+                    let _ = finish.set_exception(match &outcome {
+                        Err(err) => err.clone(),
+                        Ok(()) => Error::msg("the echo ended before the counted rounds"),
+                    });
+                    outcome
                 }
             },
             &["127.0.0.1"],
@@ -165,13 +176,14 @@ fn echo_allocations(owned: bool) -> u64 {
             }
             Ok(())
         });
-        let counted = done.await?;
+        let counted = done.await;
         let joined = client.join();
         match joined {
             Ok(Ok(())) => {}
             Ok(Err(err)) => return Err(Error::msg(format!("client: {err}"))),
             Err(panic) => std::panic::resume_unwind(panic),
         }
+        let counted = counted?;
         // The client's close ends the echo task; the server's connections
         // are gone once it has closed its writer.
         server.close();

@@ -159,8 +159,9 @@ impl Chunks {
 /// Empty chunks kept for the next receives: at most [`SPARES`], stored
 /// inline, last in first out. Inline because small-message mode takes one
 /// out in the transport's callback and puts its replacement back in the
-/// task: in a heap array that would be one more cache line per message,
-/// twice, for a server with many connections.
+/// task (made, or given back by the writer): in a heap array that would be
+/// one more cache line per message, twice, for a server with many
+/// connections.
 #[derive(Default)]
 struct Spares {
     slots: [Option<Vec<u8>>; SPARES],
@@ -315,15 +316,16 @@ impl Buffer {
 
     /// A chunk the reader's user is done with (a [`StreamWriter::write`]
     /// of an owned vector, once its bytes are sent or buffered): kept as
-    /// the replacement owed for a chunk handed over, if one is owed and
-    /// `chunk` fits the receive it would get (in small-message mode a room
+    /// the replacement for the chunk a read handed over since the last
+    /// [`settle`](Buffer::settle), if there is one and `chunk` fits the
+    /// receive it would get (in small-message mode a room
     /// of [`SMALL_SPARE_MIN`]..=[`SMALL_READ`] bytes and more than the chunk
     /// handed over held, past it the receive size up to
     /// [`MAX_READ_CHUNK`], but never once receives are big enough to be
     /// deferred to the read, see [`DEFER_READ_SIZE`]); otherwise dropped.
-    /// An echo or a proxy then
-    /// receives every message into the chunk the last one came in, with no
-    /// allocation, as a loop reading into one buffer would.
+    /// An echo (anything writing owned vectors to the connection it reads
+    /// from) then receives every message into the chunk the last one came
+    /// in, with no allocation, as a loop reading into one buffer would.
     ///
     /// [`StreamWriter::write`]: super::StreamWriter::write
     #[inline]
@@ -425,8 +427,10 @@ impl Buffer {
     /// 1. the last chunk, if it has room (at least [`MIN_READ_SIZE`], at
     ///    most [`MAX_READ_CHUNK`]);
     /// 2. small-message mode (the receive size is [`SMALL_READ`] or less):
-    ///    the spare chunk a read's hand-over left (see
-    ///    [`replace`](Buffer::replace)), whatever its room; without one (a
+    ///    the spare chunk a read's hand-over left (made by
+    ///    [`settle`](Buffer::settle), first thing here if still owed, or
+    ///    given back, see [`give_back`](Buffer::give_back)), whatever its
+    ///    room; without one (a
     ///    reader's first receives, or bytes nobody has read yet) `scratch`
     ///    (the loop's shared read buffer, hot in the cache), then a copy
     ///    into the last chunk or a new chunk of exactly the bytes received,
@@ -657,6 +661,9 @@ impl Buffer {
     /// is owed for the next receive (see [`settle`](Buffer::settle)), and a
     /// big spare capacity is trimmed.
     fn hand_over(&mut self, mut out: Vec<u8>) -> Vec<u8> {
+        // Reads handing chunks over back to back (no wait between): each
+        // one's replacement, in the task.
+        self.settle();
         self.owed = out.len();
         if out.capacity() > 2 * out.len() + HANDOUT_SLACK {
             out.shrink_to_fit();
@@ -1057,8 +1064,10 @@ mod tests {
             while b.len() > 0 {
                 b.take(REPLACE_MIN);
             }
+            b.settle();
+            assert!(b.spares.len() <= SPARES);
         }
-        assert!(b.spares.len() <= SPARES);
+        assert_eq!(b.spares.len(), SPARES, "each hand-over made one");
     }
 
     #[test]

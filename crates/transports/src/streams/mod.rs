@@ -13,7 +13,8 @@
 //! received chunks over without copying them when they take a whole
 //! chunk; `pause_writing` / `resume_writing` gate the writer's
 //! [`drain`](StreamWriter::drain), and the writer's `write` is the
-//! transport's (no copy of its own).
+//! transport's (no copy of its own); an owned vector written goes back to
+//! the reader as its next receive room ([`WriteData`]).
 //!
 //! # Examples
 //!

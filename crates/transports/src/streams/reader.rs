@@ -193,6 +193,16 @@ impl StreamReader {
         }
     }
 
+    /// Makes the replacement the buffer owes for a chunk handed over (see
+    /// the buffer's `settle`), here in the task, before it suspends
+    /// elsewhere (`drain`): the receives that come meanwhile then do not
+    /// allocate it in the transport's callback.
+    pub(crate) fn settle(&self) {
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            st.buffer.settle();
+        }
+    }
+
     pub(crate) fn set_transport(&self, transport: Transport) {
         self.inner.state.borrow_mut().transport = Some(transport);
     }

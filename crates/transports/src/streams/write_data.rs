@@ -13,9 +13,11 @@
 
 /// Bytes a [`StreamWriter`](super::StreamWriter) can write.
 ///
-/// Implemented for `&[u8]`, `&[u8; N]`, `&Vec<u8>`, `Vec<u8>`, `&str`,
-/// `&String` and `String`. Implement it for a buffer type of your own to
-/// write it without converting it first.
+/// Implemented for a reference to anything that is `AsRef<[u8]>` (`&[u8]`,
+/// `&[u8; N]`, `&Vec<u8>`, `&str`, `&String`, `&Box<[u8]>`, `&Rc<[u8]>`,
+/// `&Cow<[u8]>`, `&&[u8]`, and `&mut` of them), and for the owned
+/// `Vec<u8>`, `String` and `Box<[u8]>`. Implement it for an owned buffer
+/// type of your own to write it without converting it first.
 pub trait WriteData {
     /// The bytes to write.
     fn bytes(&self) -> &[u8];
@@ -31,21 +33,15 @@ pub trait WriteData {
     }
 }
 
-impl WriteData for &[u8] {
+impl<T: AsRef<[u8]> + ?Sized> WriteData for &T {
     fn bytes(&self) -> &[u8] {
-        self
+        (**self).as_ref()
     }
 }
 
-impl<const N: usize> WriteData for &[u8; N] {
+impl<T: AsRef<[u8]> + ?Sized> WriteData for &mut T {
     fn bytes(&self) -> &[u8] {
-        &self[..]
-    }
-}
-
-impl WriteData for &Vec<u8> {
-    fn bytes(&self) -> &[u8] {
-        self
+        (**self).as_ref()
     }
 }
 
@@ -59,18 +55,6 @@ impl WriteData for Vec<u8> {
     }
 }
 
-impl WriteData for &str {
-    fn bytes(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl WriteData for &String {
-    fn bytes(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
 impl WriteData for String {
     fn bytes(&self) -> &[u8] {
         self.as_bytes()
@@ -78,6 +62,16 @@ impl WriteData for String {
 
     fn into_vec(self) -> Option<Vec<u8>> {
         Some(self.into_bytes())
+    }
+}
+
+impl WriteData for Box<[u8]> {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn into_vec(self) -> Option<Vec<u8>> {
+        Some(self.into_vec())
     }
 }
 
@@ -92,13 +86,29 @@ mod tests {
 
     #[test]
     fn every_form_writes_its_bytes() {
-        let v = b"abc".to_vec();
+        let mut v = b"abc".to_vec();
         let s = String::from("abc");
-        assert_eq!(parts(&b"abc"[..]), (b"abc".to_vec(), None));
-        assert_eq!(parts(b"abc"), (b"abc".to_vec(), None));
-        assert_eq!(parts(&v), (b"abc".to_vec(), None));
-        assert_eq!(parts("abc"), (b"abc".to_vec(), None));
-        assert_eq!(parts(&s), (b"abc".to_vec(), None));
+        let slice: &[u8] = b"abc";
+        let shared: std::rc::Rc<[u8]> = std::rc::Rc::from(&b"abc"[..]);
+        let cow = std::borrow::Cow::Borrowed(&b"abc"[..]);
+        let abc = (b"abc".to_vec(), None);
+        assert_eq!(parts(slice), abc);
+        // An iterator over slices yields `&&[u8]`.
+        let slices = [slice, slice];
+        assert!(slices.iter().all(|item| parts(item) == abc), "&&[u8]");
+        assert_eq!(parts(b"abc"), abc);
+        let array = [b'a', b'b', b'c'];
+        assert_eq!(parts(&array), abc);
+        assert_eq!(parts(&v), abc);
+        assert_eq!(parts(&mut v), abc);
+        assert_eq!(parts(&mut v[..]), abc);
+        assert_eq!(parts("abc"), abc);
+        assert_eq!(parts(&s), abc);
+        assert_eq!(parts(&shared), abc);
+        assert_eq!(parts(&cow), abc);
+        let boxed = b"abc".to_vec().into_boxed_slice();
+        assert_eq!(parts(&boxed), abc);
+        assert_eq!(parts(boxed), (b"abc".to_vec(), Some(3)), "owned: passed on");
     }
 
     #[test]
@@ -113,5 +123,7 @@ mod tests {
         assert_eq!(back.capacity(), 64);
         let s = String::with_capacity(32) + "xy";
         assert_eq!(parts(s), (b"xy".to_vec(), Some(32)));
+        let boxed: Box<[u8]> = b"xyz".to_vec().into_boxed_slice();
+        assert_eq!(parts(boxed), (b"xyz".to_vec(), Some(3)));
     }
 }

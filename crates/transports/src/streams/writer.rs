@@ -186,6 +186,10 @@ impl StreamWriter {
             flow.drain_waiters.push_back(waiter.clone());
             waiter
         };
+        // About to suspend with a chunk the reader handed over most likely
+        // still held (a borrowed write): its replacement is made now, in
+        // the task, not by a receive in the transport's callback.
+        self.reader.settle();
         waiter.await
     }
 }
