@@ -334,7 +334,7 @@ impl Buffer {
         // are used) the allocator's replacement measured faster: the
         // receive's copy into a chunk given back cost half as much again
         // (perf at 10 x 100 KiB: `_copy_to_iter` 20 -> 30 % of the CPU,
-        // throughput 2-20 % lower), the block freed last being the one
+        // throughput 1-29 % lower), the block freed last being the one
         // still in the cache.
         if self.owed == 0 || self.receives_big() {
             return;
