@@ -7,88 +7,18 @@
 // The counting allocator needs `unsafe impl GlobalAlloc`; this file only.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Duration;
 
 use loop_core::{EventLoop, ManualClock, Runnable, RunnableId};
 
-thread_local! {
-    /// Whether this thread's allocations are being counted.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// Allocations (`alloc`, `alloc_zeroed`, `realloc`) counted on this thread.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
-/// `System`, counting this thread's allocations while `COUNTING` is on.
-struct CountingAlloc;
-
-impl CountingAlloc {
-    fn note_allocation() {
-        // `try_with`: the slots may already be gone while a thread exits. Both
-        // are const-initialised `Cell`s without destructors, so touching them
-        // never allocates (no recursion into the allocator).
-        let counting = COUNTING.try_with(Cell::get).unwrap_or(false);
-        if counting {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees (and the caller's obligations) carry
-// over as they are; the bookkeeping touches only thread-local `Cell`s and
-// never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note_allocation();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract
-        // (non-zero size), which is `System.alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::note_allocation();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with
-        // this `layout` (the caller's contract).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note_allocation();
-        // SAFETY: `ptr` came from `System` with `layout`, and the caller
-        // guarantees `new_size` is valid for it (the caller's contract).
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-/// Runs `f` and returns how many allocations this thread made inside it.
-fn allocations_in(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.with(Cell::get) - before
-}
-
-/// One measurement at a time, so that nothing else in this binary runs
-/// while a test counts (the counts are per thread anyway).
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use counting_alloc::{allocations_in, serial};
 
 fn manual_loop() -> EventLoop {
     EventLoop::builder()

@@ -14,12 +14,9 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use loop_futures::{Error, EventLoopExt};
@@ -28,66 +25,10 @@ use loop_transports::{
 };
 use support::{Harness, pattern};
 
-thread_local! {
-    /// Whether this thread's allocations are being counted.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    /// Allocations (`alloc`, `alloc_zeroed`, `realloc`) counted on this thread.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
+#[path = "../../../tests/support/counting_alloc.rs"]
+mod counting_alloc;
 
-/// `System`, counting this thread's allocations while `COUNTING` is on.
-struct CountingAlloc;
-
-impl CountingAlloc {
-    fn note_allocation() {
-        // Const-initialised `Cell`s without destructors: touching them
-        // never allocates; `try_with` for a thread that is exiting.
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees (and the caller's obligations) carry
-// over as they are; the bookkeeping touches only thread-local `Cell`s and
-// never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note_allocation();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract
-        // (non-zero size), which is `System.alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::note_allocation();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with
-        // this `layout` (the caller's contract).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note_allocation();
-        // SAFETY: `ptr` came from `System` with `layout`, and the caller
-        // guarantees `new_size` is valid for it (the caller's contract).
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-/// One measurement at a time in this binary.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use counting_alloc::{serial, start_counting, stop_counting};
 
 /// Messages echoed before counting (the reader leaves its first, exact-size
 /// chunks behind and settles on its receive room).
@@ -121,8 +62,7 @@ fn echo_allocations(owned: bool) -> u64 {
                         let mut before = 0u64;
                         loop {
                             if echoed == WARM_UP * MSG {
-                                before = ALLOCATIONS.with(Cell::get);
-                                COUNTING.with(|c| c.set(true));
+                                before = start_counting();
                             }
                             let chunk = reader.read(4096).await?;
                             if chunk.is_empty() {
@@ -136,8 +76,7 @@ fn echo_allocations(owned: bool) -> u64 {
                             }
                             writer.drain().await?;
                             if echoed == (WARM_UP + ROUNDS) * MSG {
-                                COUNTING.with(|c| c.set(false));
-                                let counted = ALLOCATIONS.with(Cell::get) - before;
+                                let counted = stop_counting(before);
                                 let _ = finish.set_result(counted);
                             }
                         }
@@ -145,7 +84,9 @@ fn echo_allocations(owned: bool) -> u64 {
                         Ok::<_, Error>(())
                     };
                     let outcome = echo.await;
-                    COUNTING.with(|c| c.set(false));
+                    // Counting off, however the echo ended (the count
+                    // itself is not needed here).
+                    let _ = stop_counting(0);
                     // Whatever ended the echo before the counted rounds
                     // did, the scenario sees it (instead of a watchdog).
                     let _ = finish.set_exception(match &outcome {
