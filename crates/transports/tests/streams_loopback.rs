@@ -1,4 +1,5 @@
-//! Streams over real 127.0.0.1 connections: bulk echo, `drain` against a
+//! Streams over real 127.0.0.1 connections: bulk echo (borrowed and owned
+//! writes, the latter partly buffered), `drain` against a
 //! peer that stops reading (waits without spinning), connection errors
 //! reaching the reader and the writer, the writer's buffer cap, and a
 //! failing `start_server` handler.
@@ -72,11 +73,24 @@ async fn fill_until_paused(
     ))
 }
 
-#[test]
-fn echo_16_mib_byte_exact() {
-    const TOTAL: usize = 16 * 1024 * 1024;
+/// How the echo server writes back what it reads.
+#[derive(Clone, Copy)]
+enum EchoWrite {
+    /// `writer.write(&chunk)`.
+    Borrowed,
+    /// `writer.write(chunk)`, the vector going back to the reader as its
+    /// next receive room, from a server with a small kernel send buffer,
+    /// so its writes are often partly sent and the rest buffered first.
+    OwnedPartial,
+}
+
+/// Echoes `total` bytes of a pattern through a stream echo server,
+/// sent in pieces of `sizes` (round robin) by one task while the client
+/// reads until EOF; returns (bytes the client got back, bytes the server
+/// saw), after checking the echo byte for byte.
+fn echo_byte_exact(total: usize, sizes: &'static [usize], how: EchoWrite) -> (usize, usize) {
     let h = Harness::new();
-    let (got, served) = h.run(|ev| async move {
+    h.run(move |ev| async move {
         let served = Rc::new(Cell::new(0usize));
         let s = served.clone();
         let server = start_server(
@@ -84,13 +98,19 @@ fn echo_16_mib_byte_exact() {
             move |reader: StreamReader, writer: StreamWriter| {
                 let s = s.clone();
                 async move {
+                    if let EchoWrite::OwnedPartial = how {
+                        support::small_send_buffer(writer.transport());
+                    }
                     loop {
                         let chunk = reader.read(CHUNK as isize).await?;
                         if chunk.is_empty() {
                             break;
                         }
                         s.set(s.get() + chunk.len());
-                        writer.write(&chunk)?;
+                        match how {
+                            EchoWrite::Borrowed => writer.write(&chunk)?,
+                            EchoWrite::OwnedPartial => writer.write(chunk)?,
+                        }
                         writer.drain().await?;
                     }
                     writer.close();
@@ -105,13 +125,24 @@ fn echo_16_mib_byte_exact() {
         let port = server.sockets()[0].port();
         let (reader, writer) =
             open_connection(&ev, "127.0.0.1", port, StreamOptions::default()).await?;
-        let data = Rc::new(pattern(TOTAL));
+        let data = Rc::new(pattern(total));
         let d = data.clone();
         let w = writer.clone();
         let sender = ev.create_task(async move {
-            for piece in d.chunks(CHUNK) {
-                w.write(piece)?;
+            let mut sent = 0;
+            for size in sizes.iter().cycle().take(total) {
+                if sent == d.len() {
+                    break;
+                }
+                let end = (sent + size).min(d.len());
+                match how {
+                    EchoWrite::Borrowed => w.write(&d[sent..end])?,
+                    // Owned on this side too: the client's reader gets
+                    // these vectors back.
+                    EchoWrite::OwnedPartial => w.write(d[sent..end].to_vec())?,
+                }
                 w.drain().await?;
+                sent = end;
             }
             w.write_eof();
             Ok::<_, Error>(())
@@ -125,7 +156,25 @@ fn echo_16_mib_byte_exact() {
         server.wait_closed().await?;
         assert!(got == *data, "echo differs (got {} bytes)", got.len());
         Ok((got.len(), served.get()))
-    });
+    })
+}
+
+#[test]
+fn echo_16_mib_byte_exact() {
+    const TOTAL: usize = 16 * 1024 * 1024;
+    let (got, served) = echo_byte_exact(TOTAL, &[CHUNK], EchoWrite::Borrowed);
+    assert_eq!(got, TOTAL);
+    assert_eq!(served, TOTAL);
+}
+
+#[test]
+fn owned_echo_with_partial_writes_is_byte_exact() {
+    // The reuse of a written vector as the next receive room must never
+    // show in the bytes, also when the write was partly buffered; pieces
+    // of many sizes keep the reader in and out of small-message mode.
+    const TOTAL: usize = 4 * 1024 * 1024;
+    let sizes = &[1, 700, 1500, 9000, 100, 40_000, 3, 70_000];
+    let (got, served) = echo_byte_exact(TOTAL, sizes, EchoWrite::OwnedPartial);
     assert_eq!(got, TOTAL);
     assert_eq!(served, TOTAL);
 }
