@@ -292,9 +292,10 @@ impl Buffer {
     }
 
     /// Makes the replacement owed for the last chunk a read handed over, if
-    /// one is owed and was not given back. The reader calls this when it is
-    /// about to wait for data, in the reading task, and a receive that
-    /// finds one owed calls it first (a read that did not wait).
+    /// one is owed and was not given back. Called in the reading task when
+    /// the reader is about to wait for data, when the writer's `drain` is
+    /// about to suspend, and by the next hand-over; a receive that finds
+    /// one still owed calls it first (a task that did none of these).
     ///
     /// In the task, after the reader has (most likely) dropped the chunk it
     /// was handed, the allocator hands that very block out again, the
