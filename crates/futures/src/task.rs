@@ -466,10 +466,6 @@ impl<'a> ContextSwap<'a> {
 
 impl Drop for ContextSwap<'_> {
     fn drop(&mut self) {
-        if self.prev.is_none() && !loop_core::task_context::is_set() {
-            // No swap and nothing set by the step: nothing to restore.
-            return;
-        }
         // Without a swap the outer context was `None`: restore that, and
         // keep whatever the step set (a `ContextVar::set`).
         let prev = self.prev.take().unwrap_or_default();

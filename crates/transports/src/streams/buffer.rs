@@ -528,8 +528,17 @@ impl Buffer {
     }
 
     /// Joins chunks into the front one until it holds at least `n` unread
-    /// bytes (or everything).
+    /// bytes (or everything). Inline for the common case, one chunk or
+    /// none, where there is nothing to join (every read of a stream echo).
+    #[inline]
     fn gather(&mut self, n: usize) {
+        if self.chunks.len() > 1 {
+            self.join_front(n);
+        }
+    }
+
+    /// [`gather`](Buffer::gather)'s joining, with two chunks or more.
+    fn join_front(&mut self, n: usize) {
         while self.chunks.len() > 1 {
             let start = self.start;
             let Some(front) = self.chunks.front() else {
@@ -625,9 +634,7 @@ impl Buffer {
         if n == 0 {
             return Vec::new();
         }
-        if self.chunks.len() > 1 {
-            self.gather(n);
-        }
+        self.gather(n);
         let Some(front) = self.chunks.front_mut() else {
             return Vec::new();
         };

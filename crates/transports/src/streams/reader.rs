@@ -188,9 +188,7 @@ impl StreamReader {
     /// next receive (see `StreamWriter::write` of an owned vector); dropped
     /// if the buffer has no use for it.
     pub(crate) fn give_back(&self, chunk: Vec<u8>) {
-        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
-            st.buffer.give_back(chunk);
-        }
+        self.with_buffer(|buffer| buffer.give_back(chunk));
     }
 
     /// Makes the replacement the buffer owes for a chunk handed over (see
@@ -198,8 +196,15 @@ impl StreamReader {
     /// elsewhere (`drain`): the receives that come meanwhile then do not
     /// allocate it in the transport's callback.
     pub(crate) fn settle(&self) {
+        self.with_buffer(Buffer::settle);
+    }
+
+    /// Runs `f` on the buffer unless the state is borrowed already (a
+    /// writer called back from inside the reader: then `f` is skipped,
+    /// which only costs an allocation later).
+    fn with_buffer(&self, f: impl FnOnce(&mut Buffer)) {
         if let Ok(mut st) = self.inner.state.try_borrow_mut() {
-            st.buffer.settle();
+            f(&mut st.buffer);
         }
     }
 
