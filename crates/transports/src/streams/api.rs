@@ -1,5 +1,6 @@
 //! [`open_connection`] and [`start_server`] (asyncio's stream helpers).
 
+use std::io;
 use std::rc::Rc;
 
 use loop_core::EventLoop;
@@ -15,12 +16,27 @@ use crate::server::{Server, ServerOptions, create_server};
 /// Options of the stream helpers.
 #[derive(Debug, Default)]
 pub struct StreamOptions {
-    /// The reader's buffer limit (default 64 KiB).
+    /// The reader's buffer limit (default 64 KiB; 0 is refused).
     pub limit: Option<usize>,
     /// Connection options ([`open_connection`]).
     pub connect: ConnectOptions,
     /// Server options ([`start_server`]).
     pub server: ServerOptions,
+}
+
+/// The readers' limit `options` ask for.
+///
+/// # Errors
+///
+/// `InvalidInput` for 0 (asyncio's `ValueError('Limit cannot be <= 0')`).
+fn limit(options: &StreamOptions) -> Result<usize, Error> {
+    match options.limit {
+        Some(0) => Err(Error::new(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "Limit cannot be <= 0",
+        ))),
+        limit => Ok(limit.unwrap_or(DEFAULT_LIMIT)),
+    }
 }
 
 /// Connects to `host:port` and returns a reader and a writer.
@@ -29,14 +45,14 @@ pub struct StreamOptions {
 ///
 /// # Errors
 ///
-/// As [`create_connection`].
+/// As [`create_connection`]; `InvalidInput` for a `limit` of 0.
 pub async fn open_connection(
     ev: &EventLoop,
     host: &str,
     port: u16,
     options: StreamOptions,
 ) -> Result<(StreamReader, StreamWriter), Error> {
-    let reader = StreamReader::new(options.limit.unwrap_or(DEFAULT_LIMIT));
+    let reader = StreamReader::new(limit(&options)?);
     let r = reader.clone();
     let (transport, _protocol) = create_connection(
         ev,
@@ -60,7 +76,7 @@ pub async fn open_connection(
 ///
 /// # Errors
 ///
-/// As [`create_server`].
+/// As [`create_server`]; `InvalidInput` for a `limit` of 0.
 pub async fn start_server<C, Fut, R>(
     ev: &EventLoop,
     client_connected: C,
@@ -84,7 +100,7 @@ where
 ///
 /// # Errors
 ///
-/// As [`create_server`].
+/// As [`create_server`]; `InvalidInput` for a `limit` of 0.
 pub async fn start_server_with<C>(
     ev: &EventLoop,
     client_connected: C,
@@ -109,7 +125,7 @@ async fn serve(
     port: u16,
     options: StreamOptions,
 ) -> Result<Server, Error> {
-    let limit = options.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = limit(&options)?;
     create_server(
         ev,
         move || {

@@ -61,6 +61,12 @@
 //!    when the read is dropped its `WaitGuard` (a `StreamRead`'s `Drop`
 //!    for `read`), now or through the transport's next read when its
 //!    read path is busy, or a readable event that receives as usual.
+//! 6. A read checks the exception before it waits, not after: a wait ended
+//!    by data or EOF returns what it was woken for even if an exception
+//!    was set since (asyncio's waiter had its result by then); a wait ended
+//!    by `set_exception` (`State::wait_failed`) fails with it. A woken read
+//!    with nothing to take and an exception set fails rather than wait
+//!    again (where asyncio's `readexactly` would wait on).
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -98,6 +104,11 @@ struct State {
     /// the transport it is owed to (see the module docs, "Deferred
     /// receive").
     deferred: Option<Transport>,
+    /// The wait was ended by `set_exception` (asyncio's waiter got the
+    /// exception): the woken read fails with it. A wait ended by data or
+    /// EOF (asyncio's waiter got a result) returns what is buffered even
+    /// if an exception was set after the wake.
+    wait_failed: bool,
 }
 
 struct Inner {
@@ -123,7 +134,7 @@ impl Drop for WaitGuard<'_> {
         // would come, and a close since must not lose the bytes asyncio's
         // callback had buffered).
         let owed = match self.0.state.try_borrow_mut() {
-            Ok(mut st) => end_wait(self.0, &mut st),
+            Ok(mut st) => end_wait(self.0, &mut st).0,
             Err(_) => None,
         };
         if let Some(transport) = owed {
@@ -161,6 +172,7 @@ impl StreamReader {
                     transport: None,
                     paused: false,
                     deferred: None,
+                    wait_failed: false,
                 }),
                 limit: limit.max(1),
                 waiting: Cell::new(false),
@@ -288,7 +300,7 @@ impl StreamReader {
     /// Past `2 × limit`: marks the reader paused and returns the transport
     /// to pause (after the state is released).
     fn check_pause(&self, st: &mut State) -> Option<Transport> {
-        if !st.paused && st.buffer.len() > 2 * self.inner.limit {
+        if !st.paused && st.buffer.len() > self.inner.limit.saturating_mul(2) {
             let transport = st.transport.clone();
             st.paused = transport.is_some();
             transport
@@ -303,10 +315,19 @@ impl StreamReader {
         self.wake_waiter();
     }
 
-    /// Makes every pending and later read fail with `error`.
+    /// Makes the waiting read (if one waits) and every later read fail
+    /// with `error`. A read already woken by data or EOF still returns
+    /// what it was woken for, as asyncio's does (its waiter was resolved
+    /// by then).
     pub fn set_exception(&self, error: impl Into<Error>) {
-        self.inner.state.borrow_mut().exception = Some(error.into());
-        self.wake_waiter();
+        let waiter = {
+            let mut st = self.inner.state.borrow_mut();
+            st.exception = Some(error.into());
+            let waiter = st.waiter.take();
+            st.wait_failed |= waiter.is_some();
+            waiter
+        };
+        wake(&self.inner, waiter);
     }
 
     /// The exception set with [`set_exception`](StreamReader::set_exception).
@@ -357,7 +378,9 @@ impl StreamReader {
         if let Some(transport) = deferred {
             transport.inner.read_now();
         }
-        check_exception(&self.inner)
+        // Woken by data or EOF: the caller looks at the buffer (an
+        // exception set since is for the next read, or for the next wait).
+        Ok(())
     }
 
     /// Reads up to `n` bytes; with `n < 0`, everything until EOF. Returns
@@ -449,8 +472,10 @@ impl StreamReader {
         let max_len = separators.iter().map(|s| s.len()).max().unwrap_or(1);
         let limit = self.inner.limit;
         let mut offset = 0;
+        // Checked once: after a wait the buffer is searched first (a wait
+        // ended by the exception returned it already; a later one would).
+        check_exception(&self.inner)?;
         let (start, end) = loop {
-            check_exception(&self.inner)?;
             {
                 let mut st = self.inner.state.borrow_mut();
                 let buflen = st.buffer.len();
@@ -610,9 +635,12 @@ impl StreamRead<'_> {
     /// One pass of a read of up to `n` bytes (`n > 0`).
     fn poll_some(&mut self, n: usize, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, Error>> {
         let inner = self.inner;
+        // Woken by data or EOF, the bytes come before an exception set
+        // since the wake (asyncio's read checks it only before waiting).
+        let mut exception_first = true;
         if self.registered {
             let cancelled = checkpoint_if_cancelled();
-            let owed = {
+            let (owed, failed) = {
                 let mut st = inner.state.borrow_mut();
                 if cancelled.is_ok() {
                     if let Some(waiter) = &mut st.waiter {
@@ -633,11 +661,16 @@ impl StreamRead<'_> {
                 transport.inner.read_now();
             }
             cancelled?;
+            exception_first = failed;
         }
         let (resume, cancelled) = {
             let mut st = inner.state.borrow_mut();
             if let Some(err) = &st.exception {
-                return Poll::Ready(Err(err.clone()));
+                // Before a wait, after the exception's wake, or woken with
+                // nothing to take (no new wait then).
+                if exception_first || (st.buffer.len() == 0 && !st.eof) {
+                    return Poll::Ready(Err(err.clone()));
+                }
             }
             if st.buffer.len() > 0 || st.eof {
                 let data = st.buffer.take(n);
@@ -721,11 +754,12 @@ impl fmt::Debug for StreamRead<'_> {
 
 /// Ends the wait for data (`waiting` cleared, no waiter) and returns the
 /// transport a receive is owed to, if the wake left one to the read (the
-/// caller makes it once the state is released: invariant 5).
-fn end_wait(inner: &Inner, st: &mut State) -> Option<Transport> {
+/// caller makes it once the state is released: invariant 5), and whether
+/// the wait was ended by the exception (`State::wait_failed`).
+fn end_wait(inner: &Inner, st: &mut State) -> (Option<Transport>, bool) {
     inner.waiting.set(false);
     st.waiter = None;
-    st.deferred.take()
+    (st.deferred.take(), std::mem::take(&mut st.wait_failed))
 }
 
 /// The reader's exception, if one was set.
@@ -810,7 +844,13 @@ impl Future for WaitForData<'_> {
         let mut st = self.inner.state.borrow_mut();
         if self.registered && st.waiter.is_none() {
             // Taken back by whoever woke us; a deferred receive is ours now
-            // (in the same borrow: this is every stream read's path).
+            // (in the same borrow: this is every stream read's path). The
+            // exception's wake fails the wait (it defers no receive).
+            if std::mem::take(&mut st.wait_failed) {
+                if let Some(err) = &st.exception {
+                    return Poll::Ready(Err(err.clone()));
+                }
+            }
             return Poll::Ready(Ok(st.deferred.take()));
         }
         match &mut st.waiter {
