@@ -81,6 +81,16 @@ pub(crate) type OnClosed = Box<dyn FnOnce()>;
 /// Called once `connection_made` ran, or with the error that came first.
 pub(crate) type OnMade = Box<dyn FnOnce(io::Result<()>)>;
 
+/// A write refused because `write_eof` was called (asyncio's
+/// `RuntimeError('Cannot call write() after write_eof()')`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WriteAfterEof;
+
+impl WriteAfterEof {
+    /// asyncio's message.
+    pub(crate) const MESSAGE: &'static str = "Cannot call write() after write_eof()";
+}
+
 pub(crate) struct TcpInner {
     ev: EventLoop,
     sock: RefCell<Option<TcpStream>>,
@@ -348,7 +358,10 @@ impl TcpInner {
 
     // ===== writing =====
 
-    pub(crate) fn write(self: &Rc<Self>, data: &[u8]) {
+    /// Sends `data`, buffering what the socket does not take. Returns
+    /// `Err(WriteAfterEof)` (nothing written) after `write_eof`; writes
+    /// after the connection is lost are dropped and counted, as asyncio's.
+    pub(crate) fn write(self: &Rc<Self>, data: &[u8]) -> Result<(), WriteAfterEof> {
         // The common case on its own path (an echo's every message):
         // nothing buffered and the transport open, so the bytes go to the
         // socket at once, and only what it does not take is buffered.
@@ -367,32 +380,34 @@ impl TcpInner {
             Ok(sent) => sent,
             Err(err) => {
                 self.fatal_error(err, "Fatal write error on socket transport");
-                return;
+                return Ok(());
             }
         };
         if sent < data.len() {
             self.state.borrow_mut().buffer.push(&data[sent..]);
             self.maybe_pause_protocol();
         }
+        Ok(())
     }
 
-    pub(crate) fn write_vectored(self: &Rc<Self>, parts: &[&[u8]]) {
+    /// [`write`](TcpInner::write) of several buffers, with one vectored
+    /// send.
+    pub(crate) fn write_vectored(self: &Rc<Self>, parts: &[&[u8]]) -> Result<(), WriteAfterEof> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         {
             let mut st = self.state.borrow_mut();
             if st.eof_requested {
-                tracing::warn!(target: "tulip", "Cannot call write() after write_eof(): data dropped");
-                return;
+                return Err(WriteAfterEof);
             }
             if st.conn_lost > 0 || st.lost {
                 if st.conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES {
                     tracing::warn!(target: "tulip", "socket.send() raised exception.");
                 }
                 st.conn_lost += 1;
-                return;
+                return Ok(());
             }
             if total == 0 {
-                return;
+                return Ok(());
             }
         }
         let mut sent = 0;
@@ -401,7 +416,7 @@ impl TcpInner {
                 Ok(n) => sent = n,
                 Err(err) => {
                     self.fatal_error(err, "Fatal write error on socket transport");
-                    return;
+                    return Ok(());
                 }
             }
         }
@@ -418,6 +433,7 @@ impl TcpInner {
             }
         }
         self.maybe_pause_protocol();
+        Ok(())
     }
 
     /// Sends as much of `data` as the socket takes now.

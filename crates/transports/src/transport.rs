@@ -13,7 +13,7 @@ use socket2::SockRef;
 use crate::flow_control::{InvalidWriteLimits, WriteLimits};
 use crate::protocol::{BufferedProtocol, Protocol};
 use crate::protocol_sink::{BufferedSink, downcast_protocol, protocol_sink};
-use crate::tcp::TcpInner;
+use crate::tcp::{TcpInner, WriteAfterEof};
 
 /// One value of [`Transport::get_extra_info`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +47,19 @@ impl Transport {
     /// Sends `data`, buffering what the socket cannot take now.
     ///
     /// Equivalent of `transport.write`. After `write_eof` the data is
-    /// dropped with a warning (asyncio raises `RuntimeError`).
+    /// dropped with a warning (asyncio raises `RuntimeError`;
+    /// [`StreamWriter::write`](crate::StreamWriter::write) returns it).
     pub fn write(&self, data: &[u8]) {
-        self.inner.write(data);
+        if self.inner.write(data).is_err() {
+            warn_write_after_eof();
+        }
     }
 
     /// Sends several buffers with one vectored send.
     pub fn writelines(&self, parts: &[&[u8]]) {
-        self.inner.write_vectored(parts);
+        if self.inner.write_vectored(parts).is_err() {
+            warn_write_after_eof();
+        }
     }
 
     /// Closes the write side once the buffer is flushed (half-close).
@@ -198,4 +203,10 @@ impl fmt::Debug for Transport {
             .field("buffered", &self.get_write_buffer_size())
             .finish()
     }
+}
+
+/// A transport write after `write_eof`, which has no error to return.
+#[cold]
+fn warn_write_after_eof() {
+    tracing::warn!(target: "tulip", "{}: data dropped", WriteAfterEof::MESSAGE);
 }

@@ -4,7 +4,13 @@
 //!   waiter had its result by then); the next read raises;
 //! * a read woken by data, still short of what it needs when the exception
 //!   comes, fails instead of waiting again (asyncio would wait on);
-//! * a huge `limit` (`usize::MAX`, "unlimited") works, 0 is refused.
+//! * a huge `limit` (`usize::MAX`, "unlimited") works;
+//! * `write` after `write_eof` is asyncio's `RuntimeError`;
+//! * a drain waiting when the connection is aborted fails (where asyncio
+//!   returns: a divergence kept, see `docs/asyncio-mapping.md`); one
+//!   cancelled leaves no waiter behind (asyncio's `_drain_helper`);
+//! * the connection's error reaches the reader, the drainers and
+//!   `wait_closed` as the OS error it was.
 //!
 //! Reader-only cases run on a manual-clock loop with a watchdog (a stuck
 //! read fails the run); network cases use 127.0.0.1 and the shared
@@ -16,8 +22,10 @@ use std::io;
 use std::time::Duration;
 
 use loop_futures::{Error, EventLoopExt};
-use loop_transports::{StreamOptions, StreamReader, open_connection};
-use support::{Harness, Parked, manual_loop, run_bounded, run_briefly};
+use loop_transports::{
+    BaseProtocol, StreamOptions, StreamReader, StreamReaderProtocol, StreamWriter, open_connection,
+};
+use support::{Harness, Parked, capture_logs, iterations, manual_loop, run_bounded, run_briefly};
 
 const WATCHDOG: Duration = Duration::from_secs(3600);
 
@@ -193,6 +201,182 @@ fn a_limit_of_zero_is_refused() {
             .await
             .unwrap_err();
         assert_eq!(io_kind(&err), Some(io::ErrorKind::InvalidInput), "{err:?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn write_after_write_eof_is_a_runtime_error() {
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let ((_reader, writer), (server_reader, server_writer)) = parked.connect(&ev).await?;
+        writer.write(b"a")?;
+        writer.write_eof();
+        for err in [
+            writer.write(b"b").unwrap_err(),
+            writer.write(b"c".to_vec()).unwrap_err(),
+            writer.writelines(&[b"d", b"e"]).unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::Runtime(_)), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "RuntimeError: Cannot call write() after write_eof()"
+            );
+        }
+        // The transport's own write has no error to return: it warns.
+        let logs = capture_logs(|logs| {
+            writer.transport().write(b"f");
+            logs.text()
+        });
+        assert!(
+            logs.contains("Cannot call write() after write_eof()"),
+            "{logs}"
+        );
+        // The peer got the bytes before the EOF, and only those.
+        assert_eq!(server_reader.read(-1).await?, b"a");
+        writer.close();
+        server_writer.close();
+        parked.server.close();
+        parked.server.wait_closed().await?;
+        Ok(())
+    });
+}
+
+/// Pauses writing by hand, as asyncio's tests do (`pause_writing` on the
+/// protocol), so drains wait without filling a socket.
+fn pause(writer: &StreamWriter) -> std::rc::Rc<std::cell::RefCell<StreamReaderProtocol>> {
+    let protocol = writer
+        .transport()
+        .get_protocol::<StreamReaderProtocol>()
+        .expect("StreamReaderProtocol");
+    protocol.borrow_mut().pause_writing();
+    protocol
+}
+
+#[test]
+fn a_drain_waiting_at_an_abort_fails_with_connection_lost() {
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let ((_reader, writer), (_server_reader, server_writer)) = parked.connect(&ev).await?;
+        let _protocol = pause(&writer);
+        let w = writer.clone();
+        let drain = ev.create_task(async move { w.drain().await })?;
+        iterations(3).await?;
+        assert!(!drain.done(), "drain waits while paused");
+        writer.transport().abort();
+        // asyncio's FlowControlMixin returns (set_result(None) for exc
+        // None); here the buffered bytes were not sent, so it fails.
+        let err = drain.await.unwrap_err();
+        assert_eq!(
+            io_kind(&err),
+            Some(io::ErrorKind::ConnectionReset),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "Connection lost");
+        // A drain from now on fails too: the connection is gone.
+        let err = writer.drain().await.unwrap_err();
+        assert_eq!(
+            io_kind(&err),
+            Some(io::ErrorKind::ConnectionReset),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "Connection lost");
+        writer.wait_closed().await?;
+        server_writer.close();
+        parked.server.close();
+        parked.server.wait_closed().await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn cancelled_drains_leave_no_waiter_behind() {
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let ((_reader, writer), (_server_reader, server_writer)) = parked.connect(&ev).await?;
+        let protocol = pause(&writer);
+        // A drain retried under a timeout while the peer stalls, 100 times.
+        for _ in 0..100 {
+            let w = writer.clone();
+            let drain = ev.create_task(async move { w.drain().await })?;
+            iterations(1).await?;
+            assert!(!drain.done());
+            drain.cancel(None);
+            iterations(1).await?;
+            assert!(drain.cancelled());
+        }
+        // And one dropped mid-wait by `wait_for`.
+        let err = loop_futures::wait_for(writer.drain(), Some(Duration::from_millis(1)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+        let shown = format!("{:?}", protocol.borrow());
+        assert!(shown.contains("drain_waiters: 0"), "{shown}");
+
+        // The waiting drain is listed, and returns on resume.
+        let w = writer.clone();
+        let drain = ev.create_task(async move { w.drain().await })?;
+        iterations(1).await?;
+        let shown = format!("{:?}", protocol.borrow());
+        assert!(shown.contains("drain_waiters: 1"), "{shown}");
+        protocol.borrow_mut().resume_writing();
+        drain.await?;
+        let shown = format!("{:?}", protocol.borrow());
+        assert!(shown.contains("drain_waiters: 0"), "{shown}");
+        writer.close();
+        server_writer.close();
+        parked.server.close();
+        parked.server.wait_closed().await?;
+        Ok(())
+    });
+}
+
+#[test]
+fn the_connection_error_reaches_reader_drain_and_wait_closed_as_the_os_error() {
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let parked = Parked::start(&ev, None).await?;
+        let ((reader, writer), (_server_reader, server_writer)) = parked.connect(&ev).await?;
+        let _protocol = pause(&writer);
+        let w = writer.clone();
+        let drain = ev.create_task(async move { w.drain().await })?;
+        let r = reader.clone();
+        let read = ev.create_task(async move { r.read(100).await })?;
+        iterations(3).await?;
+        assert!(!drain.done() && !read.done());
+
+        // The server side resets the connection.
+        server_writer.transport().with_socket(|s| {
+            s.expect("socket open")
+                .set_linger(Some(Duration::ZERO))
+                .expect("SO_LINGER")
+        });
+        server_writer.transport().abort();
+
+        let read_err = read.await.unwrap_err();
+        let os = read_err
+            .downcast_ref::<io::Error>()
+            .unwrap_or_else(|| panic!("expected an io::Error, got {read_err:?}"));
+        assert_eq!(os.kind(), io::ErrorKind::ConnectionReset);
+        assert!(os.raw_os_error().is_some(), "the OS error is kept: {os:?}");
+        let drain_err = drain.await.unwrap_err();
+        let closed_err = writer.wait_closed().await.unwrap_err();
+        // One error, shared: asyncio hands the same exception object out.
+        let shared = read_err.to_shared();
+        assert!(std::sync::Arc::ptr_eq(&shared, &drain_err.to_shared()));
+        assert!(std::sync::Arc::ptr_eq(&shared, &closed_err.to_shared()));
+        assert!(std::sync::Arc::ptr_eq(
+            &shared,
+            &reader
+                .exception()
+                .expect("the reader's exception")
+                .to_shared()
+        ));
+        parked.server.close();
+        parked.server.wait_closed().await?;
         Ok(())
     });
 }

@@ -3,11 +3,15 @@
 //! `FlowControlMixin`).
 //!
 //! Invariants:
-//! 1. Data and EOF go to the reader; an error on the connection goes to the
-//!    reader as its exception and to every `drain` waiter.
+//! 1. Data and EOF go to the reader; an error on the connection goes, as
+//!    it came (the same `io::Error`, shared), to the reader as its
+//!    exception, to every `drain` waiter and to the `closed` future.
 //! 2. `pause_writing` blocks `drain`; `resume_writing` and the connection's
 //!    end wake *every* drain waiter (two tasks may drain at once,
-//!    cpython#74116).
+//!    cpython#74116): `resume_writing` with `Ok`, the connection's end with
+//!    its error, or `ConnectionReset` ("Connection lost") for an end
+//!    without one (asyncio returns normally there: see
+//!    `docs/asyncio-mapping.md`, "drain reports a closed connection").
 //! 3. The writer's `closed` future resolves when the connection is lost
 //!    (with its error, pre-marked as retrieved so an unawaited
 //!    `wait_closed` never logs).
@@ -18,7 +22,7 @@ use std::io;
 use std::rc::Rc;
 
 use loop_core::{EventLoop, ExceptionContext, LoopError};
-use loop_futures::{EventLoopExt, Future, Task};
+use loop_futures::{Error, EventLoopExt, Future, Task};
 
 use super::reader::StreamReader;
 use super::writer::StreamWriter;
@@ -42,7 +46,9 @@ pub(crate) type ClientConnected =
 pub(crate) struct Flow {
     pub(crate) paused: bool,
     pub(crate) connection_lost: bool,
-    pub(crate) lost_error: Option<io::ErrorKind>,
+    /// The error the connection was lost with (`None`: lost without one,
+    /// or not lost).
+    pub(crate) lost_error: Option<Error>,
     pub(crate) drain_waiters: VecDeque<Future<()>>,
     pub(crate) closed: Option<Future<()>>,
     /// The writer's buffer cap (`StreamWriter::set_buffer_cap`), here so
@@ -90,14 +96,14 @@ impl StreamReaderProtocol {
         self.transport.as_ref()
     }
 
-    fn wake_drainers(flow: &RefCell<Flow>, error: Option<io::ErrorKind>) {
+    fn wake_drainers(flow: &RefCell<Flow>, error: Option<&Error>) {
         let waiters = std::mem::take(&mut flow.borrow_mut().drain_waiters);
         for waiter in waiters {
             if waiter.done() {
                 continue;
             }
             let _ = match error {
-                Some(kind) => waiter.set_exception(io::Error::new(kind, "Connection lost")),
+                Some(err) => waiter.set_exception(err.clone()),
                 None => waiter.set_result(()),
             };
         }
@@ -112,8 +118,8 @@ pub(crate) fn closed_future(flow: &RefCell<Flow>, ev: &EventLoop) -> Future<()> 
     }
     let closed: Future<()> = ev.create_future();
     if flow.connection_lost {
-        let _ = match flow.lost_error {
-            Some(kind) => closed.set_exception(io::Error::new(kind, "Connection lost")),
+        let _ = match &flow.lost_error {
+            Some(err) => closed.set_exception(err.clone()),
             None => closed.set_result(()),
         };
         let _ = closed.exception();
@@ -165,36 +171,43 @@ impl BaseProtocol for StreamReaderProtocol {
     }
 
     fn connection_lost(&mut self, exc: Option<io::Error>) {
-        let kind = exc.as_ref().map(io::Error::kind);
         self.transport = None;
         let Some(reader) = self.reader.take() else {
             return;
         };
-        match &exc {
+        // One shared error for the reader, the drainers and `closed`: the
+        // OS error itself (its `raw_os_error` and message kept).
+        let error = exc.map(Error::new);
+        match &error {
             None => reader.feed_eof(),
-            Some(err) => reader.set_exception(io::Error::new(err.kind(), err.to_string())),
+            Some(err) => reader.set_exception(err.clone()),
         }
         let closed = {
             let mut flow = reader.flow().borrow_mut();
             flow.connection_lost = true;
-            flow.lost_error = kind;
+            flow.lost_error.clone_from(&error);
             flow.closed.clone()
         };
         if let Some(closed) = closed {
             if !closed.done() {
-                let _ = match kind {
-                    Some(kind) => closed.set_exception(io::Error::new(kind, "Connection lost")),
+                let _ = match &error {
+                    Some(err) => closed.set_exception(err.clone()),
                     None => closed.set_result(()),
                 };
                 // Retrieved in advance: an unawaited wait_closed never logs.
                 let _ = closed.exception();
             }
         }
-        // Drainers learn about the loss; asyncio raises ConnectionResetError.
-        Self::wake_drainers(
-            reader.flow(),
-            Some(kind.unwrap_or(io::ErrorKind::ConnectionReset)),
-        );
+        // Waiting drainers fail: with the connection's error, as asyncio's
+        // FlowControlMixin, and without one still (asyncio returns there,
+        // but the bytes they waited on were not sent).
+        let lost = error.unwrap_or_else(|| {
+            Error::new(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "Connection lost",
+            ))
+        });
+        Self::wake_drainers(reader.flow(), Some(&lost));
     }
 
     fn pause_writing(&mut self) {
@@ -234,6 +247,7 @@ impl std::fmt::Debug for StreamReaderProtocol {
             Some(reader) => {
                 let flow = reader.flow().borrow();
                 d.field("paused", &flow.paused)
+                    .field("drain_waiters", &flow.drain_waiters.len())
                     .field("connection_lost", &flow.connection_lost)
             }
             None => d.field("connection_lost", &true),

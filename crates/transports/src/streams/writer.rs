@@ -7,7 +7,11 @@
 //! 2. When the transport is closing, `drain` first yields one loop
 //!    iteration so `connection_lost` can run, then reports the lost
 //!    connection as an error (python/asyncio#263).
-//! 3. The opt-in cap ([`set_buffer_cap`](StreamWriter::set_buffer_cap))
+//! 3. A `drain`'s waiter leaves the connection's list when the drain
+//!    ends, however it ends (woken, cancelled, dropped).
+//! 4. `write` and `writelines` after `write_eof` write nothing and return
+//!    asyncio's `RuntimeError`.
+//! 5. The opt-in cap ([`set_buffer_cap`](StreamWriter::set_buffer_cap))
 //!    refuses a write that would take the transport's buffer past it,
 //!    instead of letting it grow without bound (cpython#116279). Off by
 //!    default.
@@ -16,11 +20,12 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io;
 
-use loop_futures::{Error, EventLoopExt, Future, yield_now};
+use loop_futures::{Error, EventLoopExt, Future, RuntimeError, yield_now};
 
 use super::protocol::{Flow, closed_future};
 use super::reader::StreamReader;
 use super::write_data::WriteData;
+use crate::tcp::WriteAfterEof;
 use crate::transport::{ExtraInfo, Transport};
 
 /// The write side of a stream.
@@ -104,13 +109,17 @@ impl StreamWriter {
     ///
     /// # Errors
     ///
-    /// [`BufferCapExceeded`] when a cap is set and would be passed (nothing
-    /// is written; an owned vector is consumed all the same).
+    /// [`BufferCapExceeded`] when a cap is set and would be passed;
+    /// `Error::Runtime` ("Cannot call write() after write_eof()") after
+    /// [`write_eof`](StreamWriter::write_eof). Nothing is written either
+    /// way; an owned vector is consumed all the same. Writes after the
+    /// connection is lost are dropped without an error, as asyncio's
+    /// (`drain` reports the loss).
     pub fn write(&self, data: impl WriteData) -> Result<(), Error> {
         let bytes = data.bytes();
-        let result = self.check_cap(bytes.len());
-        if result.is_ok() {
-            self.transport.write(bytes);
+        let mut result = self.check_cap(bytes.len());
+        if result.is_ok() && self.transport.inner.write(bytes).is_err() {
+            result = Err(after_eof(WriteAfterEof));
         }
         if let Some(chunk) = data.into_vec() {
             self.reader.give_back(chunk);
@@ -125,8 +134,10 @@ impl StreamWriter {
     /// As [`write`](StreamWriter::write).
     pub fn writelines(&self, parts: &[&[u8]]) -> Result<(), Error> {
         self.check_cap(parts.iter().map(|p| p.len()).sum())?;
-        self.transport.writelines(parts);
-        Ok(())
+        self.transport
+            .inner
+            .write_vectored(parts)
+            .map_err(after_eof)
     }
 
     /// Closes the write side after the buffer is flushed.
@@ -163,8 +174,11 @@ impl StreamWriter {
     ///
     /// # Errors
     ///
-    /// The reader's exception; `ConnectionReset` ("Connection lost") once
-    /// the connection is gone; cancellation.
+    /// The reader's exception; the connection's error if it is lost with
+    /// one while this waits; `ConnectionReset` ("Connection lost") once the
+    /// connection is gone, also after a loss without an error while this
+    /// waits (asyncio returns there: the bytes waited on were not sent);
+    /// cancellation.
     pub async fn drain(&self) -> Result<(), Error> {
         if let Some(err) = self.reader.exception() {
             return Err(err);
@@ -176,7 +190,11 @@ impl StreamWriter {
         let waiter = {
             let mut flow = self.flow().borrow_mut();
             if flow.connection_lost {
-                let kind = flow.lost_error.unwrap_or(io::ErrorKind::ConnectionReset);
+                let kind = flow
+                    .lost_error
+                    .as_ref()
+                    .and_then(|err| err.downcast_ref::<io::Error>())
+                    .map_or(io::ErrorKind::ConnectionReset, io::Error::kind);
                 return Err(Error::new(io::Error::new(kind, "Connection lost")));
             }
             if !flow.paused {
@@ -190,8 +208,41 @@ impl StreamWriter {
         // still held (a borrowed write): its replacement is made now, in
         // the task, not by a receive in the transport's callback.
         self.reader.settle();
-        waiter.await
+        wait_drained(self.flow(), waiter).await
     }
+}
+
+/// The waiting part of `drain`, out of its fast path (most drains do not
+/// wait): awaits `waiter`, listed in `flow` until it ends.
+async fn wait_drained(flow: &RefCell<Flow>, waiter: Future<()>) -> Result<(), Error> {
+    let _listed = DrainWaiter {
+        flow,
+        waiter: &waiter,
+    };
+    waiter.clone().await
+}
+
+/// A `drain`'s waiter in the connection's list: removed when the drain
+/// ends, also cancelled or dropped before the wake (asyncio's `finally:
+/// self._drain_waiters.remove(waiter)`), so a drain retried under a
+/// timeout while the peer stalls does not grow the list.
+struct DrainWaiter<'a> {
+    flow: &'a RefCell<Flow>,
+    waiter: &'a Future<()>,
+}
+
+impl Drop for DrainWaiter<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut flow) = self.flow.try_borrow_mut() {
+            flow.drain_waiters.retain(|w| !w.same_future(self.waiter));
+        }
+    }
+}
+
+/// asyncio's `RuntimeError` for a write after `write_eof`.
+#[cold]
+fn after_eof(_: WriteAfterEof) -> Error {
+    RuntimeError::new(WriteAfterEof::MESSAGE).into()
 }
 
 impl fmt::Debug for StreamWriter {
