@@ -494,7 +494,17 @@ fn a_deferred_receive_survives_a_close_pause_or_cancel_before_the_read_runs() {
                 got.len()
             );
             if let Between::Pause = between {
+                // Paused, not closed: once resumed, the rest arrives and
+                // nothing is lost or repeated.
                 writer.transport().resume_reading();
+                let mut all = got.clone();
+                for _ in 0..1024 {
+                    if all.len() >= PAYLOAD {
+                        break;
+                    }
+                    all.extend_from_slice(&reader.read(1 << 20).await?);
+                }
+                assert!(all == payload, "paused: {} of {PAYLOAD} bytes", all.len());
                 writer.close();
             }
             parked.server.close();
