@@ -87,8 +87,10 @@ pub(crate) type OnMade = Box<dyn FnOnce(io::Result<()>)>;
 pub(crate) struct WriteAfterEof;
 
 impl WriteAfterEof {
-    /// asyncio's message.
-    pub(crate) const MESSAGE: &'static str = "Cannot call write() after write_eof()";
+    /// asyncio's message for `write`.
+    pub(crate) const WRITE: &'static str = "Cannot call write() after write_eof()";
+    /// asyncio's message for `writelines`.
+    pub(crate) const WRITELINES: &'static str = "Cannot call writelines() after write_eof()";
 }
 
 pub(crate) struct TcpInner {

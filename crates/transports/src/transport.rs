@@ -51,14 +51,14 @@ impl Transport {
     /// [`StreamWriter::write`](crate::StreamWriter::write) returns it).
     pub fn write(&self, data: &[u8]) {
         if self.inner.write(data).is_err() {
-            warn_write_after_eof();
+            warn_write_after_eof(WriteAfterEof::WRITE);
         }
     }
 
     /// Sends several buffers with one vectored send.
     pub fn writelines(&self, parts: &[&[u8]]) {
         if self.inner.write_vectored(parts).is_err() {
-            warn_write_after_eof();
+            warn_write_after_eof(WriteAfterEof::WRITELINES);
         }
     }
 
@@ -207,6 +207,6 @@ impl fmt::Debug for Transport {
 
 /// A transport write after `write_eof`, which has no error to return.
 #[cold]
-fn warn_write_after_eof() {
-    tracing::warn!(target: "tulip", "{}: data dropped", WriteAfterEof::MESSAGE);
+fn warn_write_after_eof(message: &str) {
+    tracing::warn!(target: "tulip", "{message}: data dropped");
 }

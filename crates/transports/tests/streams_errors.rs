@@ -102,13 +102,15 @@ fn data_fed_before_set_exception_reaches_the_waiting_readuntil_any() {
 
 #[test]
 fn data_fed_before_set_exception_reaches_a_read_until_eof_block() {
-    // read(-1) gathers blocks: the woken block is kept, the next pass fails
-    // (asyncio's read(-1) is a loop of reads, each checking first).
-    let (got, _) = data_then_exception(b"abc", |s| async move { s.read(-1).await });
+    // read(-1) gathers blocks: the woken pass takes its block, the next
+    // pass fails, and the gathered bytes go with the error (asyncio's
+    // read(-1) is a loop of reads, each checking the exception first).
+    let (got, stream) = data_then_exception(b"abc", |s| async move { s.read(-1).await });
     assert_eq!(
         io_kind(&got.unwrap_err()),
         Some(io::ErrorKind::ConnectionReset)
     );
+    assert_eq!(stream.buffered(), 0, "the woken pass took the block");
 }
 
 #[test]
@@ -129,6 +131,74 @@ fn a_woken_read_short_of_its_bytes_fails_instead_of_waiting_again() {
         Some(io::ErrorKind::ConnectionReset)
     );
     assert_eq!(stream.buffered(), 10);
+}
+
+/// Starts `read`, lets it wait, sets an exception and then feeds `data`
+/// before the read runs again: the exception woke it, so it fails.
+fn exception_then_data<T, F, Fut>(data: &[u8], read: F) -> (Result<T, Error>, StreamReader)
+where
+    T: Clone + 'static,
+    F: FnOnce(StreamReader) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + 'static,
+{
+    let ev = manual_loop();
+    let stream = StreamReader::default();
+    let task = ev.create_task(read(stream.clone())).unwrap();
+    run_briefly(&ev);
+    assert!(!task.done(), "the read waits for data");
+    stream.set_exception(reset());
+    stream.feed_data(data);
+    (run_bounded(&ev, WATCHDOG, task), stream)
+}
+
+#[test]
+fn set_exception_then_data_fails_the_waiting_readexactly_and_readline() {
+    // asyncio: set_exception put the exception on the waiter; the bytes
+    // fed after it stay buffered.
+    let (got, stream) = exception_then_data(b"abcd", |s| async move { s.readexactly(4).await });
+    assert_eq!(
+        io_kind(&got.unwrap_err()),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+    assert_eq!(stream.buffered(), 4);
+    let (got, stream) = exception_then_data(b"ab\n", |s| async move { s.readline().await });
+    assert_eq!(
+        io_kind(&got.unwrap_err()),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+    assert_eq!(stream.buffered(), 3);
+}
+
+#[test]
+fn the_waiting_read_fails_with_the_first_of_two_exceptions() {
+    // asyncio's waiter keeps the exception that woke it; the reader keeps
+    // the last one set, for every later read.
+    for readexactly in [false, true] {
+        let ev = manual_loop();
+        let stream = StreamReader::default();
+        let s = stream.clone();
+        let task = ev
+            .create_task(async move {
+                if readexactly {
+                    s.readexactly(4).await
+                } else {
+                    s.read(4).await
+                }
+            })
+            .unwrap();
+        run_briefly(&ev);
+        stream.set_exception(reset());
+        stream.set_exception(Error::new(io::Error::from(io::ErrorKind::BrokenPipe)));
+        let err = run_bounded(&ev, WATCHDOG, task).unwrap_err();
+        assert_eq!(
+            io_kind(&err),
+            Some(io::ErrorKind::ConnectionReset),
+            "{err:?}"
+        );
+        let s = stream.clone();
+        let err = run_bounded(&ev, WATCHDOG, async move { s.read(4).await }).unwrap_err();
+        assert_eq!(io_kind(&err), Some(io::ErrorKind::BrokenPipe), "{err:?}");
+    }
 }
 
 #[test]
@@ -213,24 +283,29 @@ fn write_after_write_eof_is_a_runtime_error() {
         let ((_reader, writer), (server_reader, server_writer)) = parked.connect(&ev).await?;
         writer.write(b"a")?;
         writer.write_eof();
-        for err in [
-            writer.write(b"b").unwrap_err(),
-            writer.write(b"c".to_vec()).unwrap_err(),
-            writer.writelines(&[b"d", b"e"]).unwrap_err(),
+        for (err, method) in [
+            (writer.write(b"b").unwrap_err(), "write"),
+            (writer.write(b"c".to_vec()).unwrap_err(), "write"),
+            (writer.writelines(&[b"d", b"e"]).unwrap_err(), "writelines"),
         ] {
             assert!(matches!(err, Error::Runtime(_)), "{err:?}");
             assert_eq!(
                 err.to_string(),
-                "RuntimeError: Cannot call write() after write_eof()"
+                format!("RuntimeError: Cannot call {method}() after write_eof()")
             );
         }
         // The transport's own write has no error to return: it warns.
         let logs = capture_logs(|logs| {
             writer.transport().write(b"f");
+            writer.transport().writelines(&[b"g"]);
             logs.text()
         });
         assert!(
             logs.contains("Cannot call write() after write_eof()"),
+            "{logs}"
+        );
+        assert!(
+            logs.contains("Cannot call writelines() after write_eof()"),
             "{logs}"
         );
         // The peer got the bytes before the EOF, and only those.

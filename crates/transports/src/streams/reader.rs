@@ -64,7 +64,8 @@
 //! 6. A read checks the exception before it waits, not after: a wait ended
 //!    by data or EOF returns what it was woken for even if an exception
 //!    was set since (asyncio's waiter had its result by then); a wait ended
-//!    by `set_exception` (`State::wait_failed`) fails with it. A woken read
+//!    by `set_exception` (`State::wait_failed`) fails with that exception
+//!    (the first, if another is set before the read runs). A woken read
 //!    with nothing to take and an exception set fails rather than wait
 //!    again (where asyncio's `readexactly` would wait on).
 
@@ -105,7 +106,8 @@ struct State {
     /// receive").
     deferred: Option<Transport>,
     /// The wait was ended by `set_exception` (asyncio's waiter got the
-    /// exception): the woken read fails with it. A wait ended by data or
+    /// exception, kept in `Inner::wait_error`): the woken read fails with
+    /// it, also if another is set before it runs. A wait ended by data or
     /// EOF (asyncio's waiter got a result) returns what is buffered even
     /// if an exception was set after the wake.
     wait_failed: bool,
@@ -118,6 +120,10 @@ struct Inner {
     /// The writer-side flow state of the connection this reader serves
     /// (see [`Flow`]).
     flow: RefCell<Flow>,
+    /// The exception that ended the wait, while `State::wait_failed` is
+    /// set: out of the state every message touches, and boxed (it is
+    /// rare; the reader, read once per message, grows by 8 bytes, not 24).
+    wait_error: Cell<Option<Box<Error>>>,
 }
 
 /// Ends a wait for data, also when the waiting read is dropped before it
@@ -134,7 +140,14 @@ impl Drop for WaitGuard<'_> {
         // would come, and a close since must not lose the bytes asyncio's
         // callback had buffered).
         let owed = match self.0.state.try_borrow_mut() {
-            Ok(mut st) => end_wait(self.0, &mut st).0,
+            Ok(mut st) => {
+                let (owed, failed) = end_wait(self.0, &mut st);
+                if failed {
+                    // Nobody reads the exception that ended this wait.
+                    self.0.wait_error.take();
+                }
+                owed
+            }
             Err(_) => None,
         };
         if let Some(transport) = owed {
@@ -177,6 +190,7 @@ impl StreamReader {
                 limit: limit.max(1),
                 waiting: Cell::new(false),
                 flow: RefCell::new(Flow::default()),
+                wait_error: Cell::new(None),
             }),
         }
     }
@@ -320,11 +334,15 @@ impl StreamReader {
     /// what it was woken for, as asyncio's does (its waiter was resolved
     /// by then).
     pub fn set_exception(&self, error: impl Into<Error>) {
+        let error = error.into();
         let waiter = {
             let mut st = self.inner.state.borrow_mut();
-            st.exception = Some(error.into());
             let waiter = st.waiter.take();
-            st.wait_failed |= waiter.is_some();
+            if waiter.is_some() {
+                st.wait_failed = true;
+                self.inner.wait_error.set(Some(Box::new(error.clone())));
+            }
+            st.exception = Some(error);
             waiter
         };
         wake(&self.inner, waiter);
@@ -660,14 +678,22 @@ impl StreamRead<'_> {
             if let Some(transport) = owed {
                 transport.inner.read_now();
             }
+            let failed = if failed {
+                inner.wait_error.take()
+            } else {
+                None
+            };
             cancelled?;
-            exception_first = failed;
+            if let Some(err) = failed {
+                return Poll::Ready(Err(*err));
+            }
+            exception_first = false;
         }
         let (resume, cancelled) = {
             let mut st = inner.state.borrow_mut();
             if let Some(err) = &st.exception {
-                // Before a wait, after the exception's wake, or woken with
-                // nothing to take (no new wait then).
+                // Before a wait, or woken with nothing to take (no new wait
+                // then).
                 if exception_first || (st.buffer.len() == 0 && !st.eof) {
                     return Poll::Ready(Err(err.clone()));
                 }
@@ -755,7 +781,8 @@ impl fmt::Debug for StreamRead<'_> {
 /// Ends the wait for data (`waiting` cleared, no waiter) and returns the
 /// transport a receive is owed to, if the wake left one to the read (the
 /// caller makes it once the state is released: invariant 5), and whether
-/// the wait was ended by the exception (`State::wait_failed`).
+/// whether the exception ended it (`State::wait_failed`; the caller takes
+/// `Inner::wait_error`).
 fn end_wait(inner: &Inner, st: &mut State) -> (Option<Transport>, bool) {
     inner.waiting.set(false);
     st.waiter = None;
@@ -787,6 +814,7 @@ fn check_resume(inner: &Inner, st: &mut State) -> Option<Transport> {
 /// handed over (in the task, for the receive to come), and a paused
 /// transport is marked resumed (invariant 2), returned to resume once the
 /// state is released.
+#[inline]
 fn begin_wait(st: &mut State) -> Result<Option<Transport>, Error> {
     check_running_loop()?;
     st.buffer.settle();
@@ -800,6 +828,9 @@ fn begin_wait(st: &mut State) -> Result<Option<Transport>, Error> {
 
 /// The waker a new wait registers: the idle one, updated to `cx`'s
 /// (which does not clone when both wake the same task), or a clone.
+// Always inline: every stream read's wait registers a waker, and the
+// inliner outlined it when `poll_some` grew (+26 instructions per message).
+#[inline(always)]
 fn reuse_waker(st: &mut State, cx: &Context<'_>) -> Waker {
     match st.idle_waker.take() {
         Some(mut waker) => {
@@ -847,8 +878,8 @@ impl Future for WaitForData<'_> {
             // (in the same borrow: this is every stream read's path). The
             // exception's wake fails the wait (it defers no receive).
             if std::mem::take(&mut st.wait_failed) {
-                if let Some(err) = &st.exception {
-                    return Poll::Ready(Err(err.clone()));
+                if let Some(err) = self.inner.wait_error.take() {
+                    return Poll::Ready(Err(*err));
                 }
             }
             return Poll::Ready(Ok(st.deferred.take()));

@@ -119,7 +119,7 @@ impl StreamWriter {
         let bytes = data.bytes();
         let mut result = self.check_cap(bytes.len());
         if result.is_ok() && self.transport.inner.write(bytes).is_err() {
-            result = Err(after_eof(WriteAfterEof));
+            result = Err(after_eof(WriteAfterEof::WRITE));
         }
         if let Some(chunk) = data.into_vec() {
             self.reader.give_back(chunk);
@@ -137,7 +137,7 @@ impl StreamWriter {
         self.transport
             .inner
             .write_vectored(parts)
-            .map_err(after_eof)
+            .map_err(|WriteAfterEof| after_eof(WriteAfterEof::WRITELINES))
     }
 
     /// Closes the write side after the buffer is flushed.
@@ -190,12 +190,12 @@ impl StreamWriter {
         let waiter = {
             let mut flow = self.flow().borrow_mut();
             if flow.connection_lost {
-                let kind = flow
-                    .lost_error
-                    .as_ref()
-                    .and_then(|err| err.downcast_ref::<io::Error>())
-                    .map_or(io::ErrorKind::ConnectionReset, io::Error::kind);
-                return Err(Error::new(io::Error::new(kind, "Connection lost")));
+                // Lost with an error, the reader's exception (that error)
+                // was returned above; without one, asyncio's error.
+                return Err(Error::new(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "Connection lost",
+                )));
             }
             if !flow.paused {
                 return Ok(());
@@ -241,8 +241,8 @@ impl Drop for DrainWaiter<'_> {
 
 /// asyncio's `RuntimeError` for a write after `write_eof`.
 #[cold]
-fn after_eof(_: WriteAfterEof) -> Error {
-    RuntimeError::new(WriteAfterEof::MESSAGE).into()
+fn after_eof(message: &str) -> Error {
+    RuntimeError::new(message).into()
 }
 
 impl fmt::Debug for StreamWriter {
