@@ -37,10 +37,19 @@ fn io_kind(err: &Error) -> Option<io::ErrorKind> {
     err.downcast_ref::<io::Error>().map(io::Error::kind)
 }
 
-/// Starts `read` on a fresh reader, lets it wait, feeds `data`, sets an
-/// exception before the read runs again, and returns what the read got
-/// and the reader.
-fn data_then_exception<T, F, Fut>(data: &[u8], read: F) -> (Result<T, Error>, StreamReader)
+/// Which comes first while a read waits, before it runs again.
+#[derive(Clone, Copy)]
+enum First {
+    /// `feed_data`, then `set_exception`: the data woke the read.
+    Data,
+    /// `set_exception`, then `feed_data`: the exception woke it.
+    Exception,
+}
+
+/// Starts `read` on a fresh reader, lets it wait, feeds `data` and sets an
+/// exception in the `first` order before the read runs again, and returns
+/// what the read got and the reader.
+fn wake_then_run<T, F, Fut>(first: First, data: &[u8], read: F) -> (Result<T, Error>, StreamReader)
 where
     T: Clone + 'static,
     F: FnOnce(StreamReader) -> Fut,
@@ -51,9 +60,27 @@ where
     let task = ev.create_task(read(stream.clone())).unwrap();
     run_briefly(&ev);
     assert!(!task.done(), "the read waits for data");
-    stream.feed_data(data);
-    stream.set_exception(reset());
+    match first {
+        First::Data => {
+            stream.feed_data(data);
+            stream.set_exception(reset());
+        }
+        First::Exception => {
+            stream.set_exception(reset());
+            stream.feed_data(data);
+        }
+    }
     (run_bounded(&ev, WATCHDOG, task), stream)
+}
+
+/// Data, then the exception, before the woken read runs.
+fn data_then_exception<T, F, Fut>(data: &[u8], read: F) -> (Result<T, Error>, StreamReader)
+where
+    T: Clone + 'static,
+    F: FnOnce(StreamReader) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>> + 'static,
+{
+    wake_then_run(First::Data, data, read)
 }
 
 /// After the woken read, the exception is for every later read.
@@ -133,35 +160,23 @@ fn a_woken_read_short_of_its_bytes_fails_instead_of_waiting_again() {
     assert_eq!(stream.buffered(), 10);
 }
 
-/// Starts `read`, lets it wait, sets an exception and then feeds `data`
-/// before the read runs again: the exception woke it, so it fails.
-fn exception_then_data<T, F, Fut>(data: &[u8], read: F) -> (Result<T, Error>, StreamReader)
-where
-    T: Clone + 'static,
-    F: FnOnce(StreamReader) -> Fut,
-    Fut: std::future::Future<Output = Result<T, Error>> + 'static,
-{
-    let ev = manual_loop();
-    let stream = StreamReader::default();
-    let task = ev.create_task(read(stream.clone())).unwrap();
-    run_briefly(&ev);
-    assert!(!task.done(), "the read waits for data");
-    stream.set_exception(reset());
-    stream.feed_data(data);
-    (run_bounded(&ev, WATCHDOG, task), stream)
-}
-
 #[test]
 fn set_exception_then_data_fails_the_waiting_readexactly_and_readline() {
     // asyncio: set_exception put the exception on the waiter; the bytes
     // fed after it stay buffered.
-    let (got, stream) = exception_then_data(b"abcd", |s| async move { s.readexactly(4).await });
+    let (got, stream) = wake_then_run(First::Exception, b"abcd", |s| async move {
+        s.readexactly(4).await
+    });
     assert_eq!(
         io_kind(&got.unwrap_err()),
         Some(io::ErrorKind::ConnectionReset)
     );
     assert_eq!(stream.buffered(), 4);
-    let (got, stream) = exception_then_data(b"ab\n", |s| async move { s.readline().await });
+    let (got, stream) = wake_then_run(
+        First::Exception,
+        b"ab\n",
+        |s| async move { s.readline().await },
+    );
     assert_eq!(
         io_kind(&got.unwrap_err()),
         Some(io::ErrorKind::ConnectionReset)
@@ -204,15 +219,15 @@ fn the_waiting_read_fails_with_the_first_of_two_exceptions() {
 #[test]
 fn set_exception_then_data_fails_the_waiting_read() {
     // The exception woke the read: it fails, whatever arrives after.
-    let ev = manual_loop();
-    let stream = StreamReader::default();
-    let s = stream.clone();
-    let task = ev.create_task(async move { s.read(100).await }).unwrap();
-    run_briefly(&ev);
-    stream.set_exception(reset());
-    stream.feed_data(b"late");
-    let err = run_bounded(&ev, WATCHDOG, task).unwrap_err();
-    assert_eq!(io_kind(&err), Some(io::ErrorKind::ConnectionReset));
+    let (got, stream) = wake_then_run(
+        First::Exception,
+        b"late",
+        |s| async move { s.read(100).await },
+    );
+    assert_eq!(
+        io_kind(&got.unwrap_err()),
+        Some(io::ErrorKind::ConnectionReset)
+    );
     assert_eq!(stream.buffered(), 4);
 }
 
