@@ -88,8 +88,8 @@ pub use flow_control::{InvalidWriteLimits, WriteLimits};
 pub use protocol::{BaseProtocol, BufferedProtocol, Protocol};
 pub use server::{Server, ServerOptions, create_server, create_server_buffered};
 pub use streams::{
-    BufferCapExceeded, DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Lines, StreamOptions,
-    StreamRead, StreamReader, StreamReaderProtocol, StreamWriter, WriteData, open_connection,
-    start_server, start_server_with,
+    BufferCapExceeded, Chunks, DEFAULT_LIMIT, IncompleteReadError, LimitOverrunError, Lines,
+    StreamOptions, StreamRead, StreamReader, StreamReaderProtocol, StreamWriter, WriteData,
+    open_connection, start_server, start_server_with,
 };
 pub use transport::{ExtraInfo, Transport};

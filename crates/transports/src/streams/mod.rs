@@ -50,6 +50,7 @@
 mod api;
 mod buffer;
 mod errors;
+mod iterate;
 mod protocol;
 mod reader;
 mod write_data;
@@ -58,8 +59,9 @@ mod writer;
 pub use api::{StreamOptions, open_connection, start_server, start_server_with};
 pub(crate) use buffer::Room;
 pub use errors::{IncompleteReadError, LimitOverrunError};
+pub use iterate::{Chunks, Lines};
 pub use protocol::StreamReaderProtocol;
-pub use reader::{Lines, StreamRead, StreamReader};
+pub use reader::{StreamRead, StreamReader};
 pub use write_data::WriteData;
 pub use writer::{BufferCapExceeded, StreamWriter};
 

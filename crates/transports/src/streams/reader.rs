@@ -83,6 +83,7 @@ use loop_futures::{Error, RuntimeError, checkpoint_if_cancelled};
 use super::DEFAULT_LIMIT;
 use super::buffer::{Buffer, Room};
 use super::errors::{IncompleteReadError, LimitOverrunError};
+use super::iterate::{Chunks, Lines};
 use super::protocol::Flow;
 use crate::transport::Transport;
 
@@ -582,37 +583,15 @@ impl StreamReader {
     /// The lines of the stream, for `while let Some(line) = lines.next().await`
     /// (asyncio's `async for line in reader`).
     pub fn lines(&self) -> Lines {
-        Lines {
-            reader: self.clone(),
-            done: false,
-        }
+        Lines::new(self.clone())
     }
-}
 
-/// The lines of a [`StreamReader`]; see [`StreamReader::lines`].
-#[derive(Debug)]
-pub struct Lines {
-    reader: StreamReader,
-    done: bool,
-}
-
-impl Lines {
-    /// The next line, `None` at EOF.
+    /// The stream in chunks of at most `n` bytes (each as [`read(n)`]
+    /// returns it), for `while let Some(chunk) = chunks.next().await`.
     ///
-    /// # Errors
-    ///
-    /// As [`StreamReader::readline`].
-    pub async fn next(&mut self) -> Option<Result<Vec<u8>, Error>> {
-        if self.done {
-            return None;
-        }
-        match self.reader.readline().await {
-            Ok(line) if line.is_empty() => {
-                self.done = true;
-                None
-            }
-            other => Some(other),
-        }
+    /// [`read(n)`]: StreamReader::read
+    pub fn chunks(&self, n: usize) -> Chunks {
+        Chunks::new(self.clone(), n)
     }
 }
 
