@@ -5,9 +5,12 @@
 //! over a small alphabet (so separators occur), a limit, a split into
 //! chunks and a sequence of reads (`readline`, `readuntil`,
 //! `readuntil_any`, `readexactly`, `read(n)`, `read(-1)`). The reference
-//! run feeds the string whole, then EOF, then reads. Two runs are compared
-//! to it, outcome by outcome (data, or error type with its partial data,
-//! `expected`, `consumed`, message), plus what is left at the end:
+//! run feeds the string whole, then EOF, then reads. It is checked against
+//! a model: CPython 3.13's `StreamReader` read methods transcribed over a
+//! plain byte vector (`Model`), so a bug that chunking does not change is
+//! caught too. Two runs are compared to the reference, outcome by outcome
+//! (data, or error type with its partial data, `expected`, `consumed`,
+//! message), plus what is left at the end:
 //!
 //! * **prefed**: every chunk fed (then EOF) before the reads start; any
 //!   limit, so `LimitOverrunError` and readline's over-long-line paths are
@@ -214,6 +217,120 @@ fn run<T: 'static>(
     result.unwrap_or_else(|err| panic!("run failed (a read hung?): {err}"))
 }
 
+/// CPython 3.13's `StreamReader` reads over a plain buffer that already
+/// holds everything, EOF fed (so no read waits): the reference run's
+/// expected outcomes, written from `streams.py`, not from the reader.
+struct Model {
+    buffer: Vec<u8>,
+    limit: usize,
+}
+
+const NOT_FOUND: &str = "Separator is not found, and chunk exceed the limit";
+const TOO_LONG: &str = "Separator is found, but chunk is too long";
+
+impl Model {
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.buffer.len());
+        self.buffer.drain(..n).collect()
+    }
+
+    /// `readuntil` with a tuple of separators (one for `readuntil(sep)`).
+    fn readuntil(&mut self, separators: &[Vec<u8>]) -> Outcome {
+        let mut seps: Vec<&Vec<u8>> = separators.iter().collect();
+        seps.sort_by_key(|s| s.len()); // stable, as Python's sorted
+        let min_len = seps[0].len();
+        let max_len = seps[seps.len() - 1].len();
+        let buflen = self.buffer.len();
+        // offset = 0: one pass, everything is there and EOF is fed.
+        if buflen >= min_len {
+            let mut found: Option<(usize, usize)> = None;
+            for sep in &seps {
+                let at = self
+                    .buffer
+                    .windows(sep.len())
+                    .position(|w| w == sep.as_slice());
+                if let Some(start) = at {
+                    let end = start + sep.len();
+                    if found.is_none_or(|(_, e)| end < e) {
+                        found = Some((start, end));
+                    }
+                }
+            }
+            if let Some((start, end)) = found {
+                if start > self.limit {
+                    return Outcome::Overrun(LimitOverrunError {
+                        message: TOO_LONG.into(),
+                        consumed: start,
+                    });
+                }
+                return Outcome::Data(self.take(end));
+            }
+            let offset = (buflen + 1).saturating_sub(max_len);
+            if offset > self.limit {
+                return Outcome::Overrun(LimitOverrunError {
+                    message: NOT_FOUND.into(),
+                    consumed: offset,
+                });
+            }
+        }
+        Outcome::Incomplete(IncompleteReadError {
+            partial: self.take(buflen),
+            expected: None,
+        })
+    }
+
+    fn readline(&mut self) -> Outcome {
+        match self.readuntil(&[b"\n".to_vec()]) {
+            Outcome::Incomplete(e) => Outcome::Data(e.partial),
+            Outcome::Overrun(e) => {
+                if self.buffer.get(e.consumed) == Some(&b'\n') {
+                    self.take(e.consumed + 1);
+                } else {
+                    self.buffer.clear();
+                }
+                Outcome::Failed(Some(io::ErrorKind::InvalidData), e.message)
+            }
+            other => other,
+        }
+    }
+
+    fn apply(&mut self, op: &Op) -> Outcome {
+        match op {
+            Op::Readline => self.readline(),
+            Op::Readuntil(sep) => self.readuntil(std::slice::from_ref(sep)),
+            Op::ReaduntilAny(seps) => self.readuntil(seps),
+            Op::Readexactly(n) => {
+                if self.buffer.len() < *n {
+                    let partial = self.take(self.buffer.len());
+                    Outcome::Incomplete(IncompleteReadError {
+                        partial,
+                        expected: Some(*n),
+                    })
+                } else {
+                    Outcome::Data(self.take(*n))
+                }
+            }
+            // read(-1): blocks of `limit` until an empty one, joined.
+            Op::Read(n) if *n < 0 => Outcome::Data(self.take(self.buffer.len())),
+            Op::Read(n) => Outcome::Data(self.take(*n as usize)),
+        }
+    }
+
+    fn trace(data: &[u8], limit: usize, ops: &[Op]) -> Trace {
+        let mut model = Model {
+            buffer: data.to_vec(),
+            limit,
+        };
+        let outcomes = ops.iter().map(|op| model.apply(op)).collect();
+        let rest = model.apply(&Op::Read(-1));
+        Trace {
+            outcomes,
+            rest,
+            at_eof: model.buffer.is_empty(),
+        }
+    }
+}
+
 /// Feeds `data` whole, then EOF, then reads.
 fn reference(ev: &EventLoop, data: &[u8], limit: usize, ops: &[Op]) -> Trace {
     let reader = StreamReader::new(limit);
@@ -331,6 +448,11 @@ impl Seen {
 fn check(ev: &EventLoop, seed: u64, seen: &mut Seen) {
     let c = case(seed);
     let whole = reference(ev, &c.data, c.limit, &c.ops);
+    assert_eq!(
+        whole,
+        Model::trace(&c.data, c.limit, &c.ops),
+        "the reader differs from asyncio's model; case: {c:?}"
+    );
     seen.add(&whole);
     assert_eq!(prefed(ev, &c), whole, "prefed run differs; case: {c:?}");
     let big = c.data.len() + 1;
