@@ -177,8 +177,32 @@ async fn attach(
         };
     });
     let transport = TcpInner::start(ev, stream, sink, Some(on_made), None)?;
+    // Cancelled (or failed) before `connection_made` is known: the caller
+    // never gets the transport, so it is closed here (asyncio's
+    // `except: transport.close(); raise`) rather than left connected with
+    // no owner.
+    let unowned = CloseOnDrop(Some(transport.clone()));
     made.await?;
+    unowned.disarm();
     Ok(transport)
+}
+
+/// Closes the transport it holds when dropped, unless disarmed (see
+/// [`attach`]).
+struct CloseOnDrop(Option<Transport>);
+
+impl CloseOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Some(transport) = self.0.take() {
+            transport.close();
+        }
+    }
 }
 
 async fn connect_stream(

@@ -47,8 +47,11 @@ pub(crate) enum ReadOutcome {
     WouldBlock,
     /// The protocol is borrowed; nothing was read.
     Busy,
-    /// The read failed.
+    /// The read failed (an OS error).
     Failed(io::Error),
+    /// The protocol broke its contract (`get_buffer` returned an empty
+    /// buffer): asyncio's non-`OSError` fatal error, reported.
+    Misbehaved(io::Error),
     /// The protocol panicked.
     Panicked(Panicked),
 }
@@ -205,14 +208,17 @@ impl<P: BufferedProtocol> ProtocolSink for BufferedSink<P> {
         let received = guard(|| {
             let buf = p.get_buffer(hint);
             if buf.is_empty() {
-                return Err(io::Error::other("get_buffer() returned an empty buffer"));
+                return None;
             }
             let len = buf.len();
-            read_into(sock, buf).map(|n| (n, len))
+            Some(read_into(sock, buf).map(|n| (n, len)))
         });
         match received {
             Err(panic) => ReadOutcome::Panicked(panic),
-            Ok(received) => outcome(received, |n, len| match guard(|| p.buffer_updated(n)) {
+            Ok(None) => {
+                ReadOutcome::Misbehaved(io::Error::other("get_buffer() returned an empty buffer"))
+            }
+            Ok(Some(received)) => outcome(received, |n, len| match guard(|| p.buffer_updated(n)) {
                 Ok(()) => ReadOutcome::Data { full: n == len },
                 Err(panic) => ReadOutcome::Panicked(panic),
             }),

@@ -18,11 +18,18 @@
 //! 5. Binding: an address that is not available here (`EADDRNOTAVAIL`) is
 //!    skipped, as asyncio does (bpo-30945); no address bound is an error.
 //!    Bind errors name the address.
+//! 6. A serving server is held by its registered accept handlers: dropping
+//!    every `Server` handle does not stop it (asyncio's loop keeps it too);
+//!    `close` (or the loop's close) deregisters them and lets it go.
+//! 7. A protocol factory that panics is reported to the exception handler
+//!    and that connection is dropped; nothing is attached for it (no
+//!    client `wait_closed` would wait on) and accepting goes on.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use loop_core::{EventLoop, ExceptionContext, Interest, Readiness, SourceHandler, SourceId};
@@ -249,16 +256,18 @@ pub(crate) fn bind_error(addr: SocketAddr, err: io::Error) -> io::Error {
     )
 }
 
+/// A listening socket's readiness handler. It holds the server: while
+/// the loop has it registered (serving, until `close` or the loop's
+/// close), the server lives and serves even if every [`Server`] handle
+/// was dropped, as asyncio's loop keeps a server whose object was dropped.
 struct AcceptHandler {
-    server: Weak<ServerInner>,
+    server: Rc<ServerInner>,
     index: usize,
 }
 
 impl SourceHandler for AcceptHandler {
     fn on_ready(self: Rc<Self>, _ev: &EventLoop, _readiness: Readiness) {
-        if let Some(server) = self.server.upgrade() {
-            server.accept_ready(self.index);
-        }
+        self.server.accept_ready(self.index);
     }
 }
 
@@ -338,6 +347,21 @@ impl ServerInner {
         if self.options.keep_alive {
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&TcpKeepalive::new());
         }
+        // The factory first: if it panics, nothing is attached (no client
+        // slot that `wait_closed` would wait on), the connection is
+        // dropped, and the accept loop goes on (asyncio's
+        // `_accept_connection2` reports the error and carries on).
+        let sink = match panic::catch_unwind(AssertUnwindSafe(|| (self.factory)())) {
+            Ok(sink) => sink,
+            Err(payload) => {
+                let context =
+                    ExceptionContext::new("Error on transport creation for incoming connection")
+                        .with_panic(payload)
+                        .with_extra("peer", format!("{:?}", stream.peer_addr().ok()));
+                self.ev.call_exception_handler(context);
+                return;
+            }
+        };
         let key = self.clients.borrow_mut().insert(Weak::new());
         let weak = Rc::downgrade(self);
         let on_closed = Box::new(move || {
@@ -345,7 +369,6 @@ impl ServerInner {
                 server.detach(key);
             }
         });
-        let sink = (self.factory)();
         match TcpInner::start(&self.ev, stream, sink, None, Some(on_closed)) {
             Ok(transport) => {
                 if let Some(slot) = self.clients.borrow_mut().get_mut(key) {
@@ -401,7 +424,7 @@ impl Server {
         let mut listeners = inner.listeners.borrow_mut();
         for (index, listener) in listeners.iter_mut().enumerate() {
             let handler = Rc::new(AcceptHandler {
-                server: Rc::downgrade(inner),
+                server: inner.clone(),
                 index,
             });
             let id = inner

@@ -100,6 +100,8 @@ pub(crate) struct TcpInner {
     protocol: RefCell<Option<Rc<dyn ProtocolSink>>>,
     state: RefCell<TcpState>,
     deferred: RefCell<VecDeque<FlowEvent>>,
+    /// A retry of `deferred` is scheduled (see [`TcpInner::retry_flow`]).
+    flow_retry: Cell<bool>,
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     on_made: RefCell<Option<OnMade>>,
@@ -129,6 +131,7 @@ impl TcpInner {
             protocol: RefCell::new(Some(protocol)),
             state: RefCell::new(TcpState::default()),
             deferred: RefCell::new(VecDeque::new()),
+            flow_retry: Cell::new(false),
             peer,
             local,
             on_made: RefCell::new(on_made),
@@ -280,6 +283,11 @@ impl TcpInner {
                 ReadOutcome::Failed(err) => {
                     drop(buf);
                     self.fatal_error(err, "Fatal read error on socket transport");
+                    return;
+                }
+                ReadOutcome::Misbehaved(err) => {
+                    drop(buf);
+                    self.protocol_failed(err, "Fatal error: protocol.get_buffer() call failed.");
                     return;
                 }
                 ReadOutcome::Panicked(panic) => {
@@ -626,6 +634,27 @@ impl TcpInner {
             self.flush_deferred();
         } else {
             self.deferred.borrow_mut().push_back(event);
+            self.retry_flow();
+        }
+    }
+
+    /// The protocol was busy: borrowed by the code that wrote, outside any
+    /// protocol callback (`proto.borrow_mut().send(..)` from a task), so no
+    /// callback's return will deliver the queued flow callbacks. They are
+    /// retried next iteration (as `connection_lost` is), not left until the
+    /// peer happens to send something. Before `connection_made` has
+    /// returned nothing is scheduled: its return delivers them.
+    fn retry_flow(self: &Rc<Self>) {
+        if !self.state.borrow().made || self.flow_retry.replace(true) {
+            return;
+        }
+        let this = self.clone();
+        let scheduled = self.ev.call_soon(move |_| {
+            this.flow_retry.set(false);
+            this.flush_deferred();
+        });
+        if scheduled.is_err() {
+            self.flow_retry.set(false);
         }
     }
 
@@ -668,6 +697,7 @@ impl TcpInner {
             };
             if !self.call_flow(event) {
                 self.deferred.borrow_mut().push_front(event);
+                self.retry_flow();
                 return;
             }
         }
@@ -788,22 +818,27 @@ impl TcpInner {
         }
     }
 
+    /// An OS error ends the connection: logged at debug level, not sent to
+    /// the exception handler (asyncio's `_fatal_error` reports only errors
+    /// that are not `OSError`s, and logs those in debug mode), and the
+    /// protocol gets `connection_lost(err)`. Panics are reported (see
+    /// [`protocol_panicked`](TcpInner::protocol_panicked)).
     fn fatal_error(self: &Rc<Self>, err: io::Error, message: &'static str) {
-        use io::ErrorKind::*;
-        if matches!(
-            err.kind(),
-            ConnectionReset | BrokenPipe | ConnectionAborted | TimedOut
-        ) {
-            tracing::debug!(target: "tulip", %err, "{message}");
-        } else {
-            let context = ExceptionContext::new(message)
-                .with_error(std::sync::Arc::new(io::Error::new(
-                    err.kind(),
-                    err.to_string(),
-                )))
-                .with_extra("transport", format!("{:?}", self.peer));
-            self.ev.call_exception_handler(context);
-        }
+        tracing::debug!(target: "tulip", %err, peer = ?self.peer, "{message}");
+        self.force_close(Some(err));
+    }
+
+    /// The protocol broke its contract: reported to the exception handler
+    /// (asyncio's `_fatal_error` of a non-`OSError`), then the connection
+    /// is closed with that error.
+    fn protocol_failed(self: &Rc<Self>, err: io::Error, message: &'static str) {
+        let context = ExceptionContext::new(message)
+            .with_error(std::sync::Arc::new(io::Error::new(
+                err.kind(),
+                err.to_string(),
+            )))
+            .with_extra("transport", format!("{:?}", self.peer));
+        self.ev.call_exception_handler(context);
         self.force_close(Some(err));
     }
 

@@ -728,3 +728,44 @@ fn eof_received_false_closes_the_transport() {
         Ok(())
     });
 }
+
+/// A write that crosses the high-water mark while the protocol is borrowed
+/// by the code that wrote (a task calling its own protocol's `send`, not a
+/// protocol callback) still gets `pause_writing`, in the next iteration,
+/// and `resume_writing` once the peer reads: the flow callbacks do not wait
+/// for the peer to send something.
+#[test]
+fn pause_writing_reaches_a_protocol_borrowed_by_the_writer() {
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let server = TestServer::start(&ev, Hooks::new).await?;
+        let rec = Rec::default();
+        let r = rec.clone();
+        let (t, protocol) = create_connection(
+            &ev,
+            move || Recorder::new(r, Hooks::new()),
+            Some("127.0.0.1"),
+            Some(server.port),
+            ConnectOptions::default(),
+        )
+        .await?;
+        let served = server.wait_accepted(0).await?;
+        served.transport().pause_reading();
+        small_send_buffer(&t);
+        {
+            // The writer holds its protocol while it writes.
+            let _held = protocol.borrow_mut();
+            t.write(&pattern(4 << 20));
+        }
+        assert!(t.get_write_buffer_size() > DEFAULT_HIGH_WATER);
+        let r = rec.clone();
+        wait_until("pause_writing", move || r.count(&Event::Pause) == 1).await?;
+        served.transport().resume_reading();
+        let r = rec.clone();
+        wait_until("resume_writing", move || r.count(&Event::Resume) == 1).await?;
+        assert_eq!(rec.count(&Event::Pause), 1);
+        t.close();
+        server.server.close();
+        Ok(())
+    });
+}

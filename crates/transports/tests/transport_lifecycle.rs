@@ -341,3 +341,38 @@ fn the_watchdog_fails_a_scenario_that_hangs() {
         never.await
     });
 }
+
+/// A `connect_accepted_socket` (or `create_connection`) cancelled while it
+/// waits for `connection_made` closes the transport it started: the caller
+/// never gets it, so it must not stay connected with no owner (asyncio's
+/// `except: transport.close(); raise`). The protocol still gets the whole
+/// grammar: made, then lost.
+#[test]
+fn a_connect_cancelled_before_it_returns_closes_its_transport() {
+    let h = Harness::new();
+    let (events, peer_read) = h.run(|ev| async move {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let ours = std::net::TcpStream::connect(listener.local_addr()?)?;
+        let (mut peer, _) = listener.accept()?;
+        let rec = Rec::default();
+        let r = rec.clone();
+        let ev2 = ev.clone();
+        let task = loop_futures::EventLoopExt::create_task(&ev, async move {
+            connect_accepted_socket(&ev2, move || Recorder::new(r, Hooks::new()), ours).await?;
+            Ok::<_, Error>(())
+        })?;
+        // The task's first step starts the transport and waits.
+        loop_futures::yield_now().await?;
+        assert!(!task.done());
+        task.cancel(None);
+        let r = rec.clone();
+        wait_until("connection_lost", move || r.is_lost()).await?;
+        assert!(task.cancelled());
+        peer.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut buf = [0u8; 8];
+        let peer_read = peer.read(&mut buf)?;
+        Ok((rec.events(), peer_read))
+    });
+    assert_eq!(events, vec![Event::Made, Event::Lost(None)]);
+    assert_eq!(peer_read, 0, "the peer sees the close");
+}
