@@ -123,9 +123,9 @@ impl Barrier {
 
     async fn park(&self) -> Result<(), Error> {
         let fut = self.inner.waiters.borrow_mut().push()?;
-        let outcome = fut.clone().await;
-        self.inner.waiters.borrow_mut().remove(&fut);
-        outcome.map(|_| ())
+        Waiters::wait_listed(&self.inner.waiters, fut)
+            .await
+            .map(|_| ())
     }
 
     /// Returns the barrier to the empty state; tasks waiting get
@@ -174,6 +174,7 @@ impl fmt::Debug for Barrier {
         f.debug_struct("Barrier")
             .field("parties", &self.inner.parties)
             .field("waiting", &self.n_waiting())
+            .field("queued", &self.inner.waiters.borrow().len())
             .field("state", &self.inner.state.get())
             .finish()
     }

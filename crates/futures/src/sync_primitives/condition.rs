@@ -7,7 +7,7 @@ use std::rc::Rc;
 use crate::error::{Error, RuntimeError};
 
 use super::lock::Lock;
-use super::waiters::Waiters;
+use super::waiters::{OnDrop, Waiters};
 
 struct Inner {
     lock: Lock,
@@ -78,13 +78,21 @@ impl Condition {
             return Err(RuntimeError::new("cannot wait on un-acquired lock").into());
         }
         self.release()?;
+        // Until this wait returns `Ok`, a notify it may have taken is passed
+        // on to another waiter if it ends otherwise: an error, or dropped
+        // mid-way (`Task::abort`). asyncio: `except BaseException:
+        // self._notify(1)`; at worst a spurious wake-up, which the protocol
+        // allows.
+        let pass_on = OnDrop::new(|| {
+            if let Ok(mut waiters) = self.inner.waiters.try_borrow_mut() {
+                waiters.wake(1, false);
+            }
+        });
         let pushed = self.inner.waiters.borrow_mut().push();
         let outcome = match pushed {
-            Ok(fut) => {
-                let outcome = fut.clone().await;
-                self.inner.waiters.borrow_mut().remove(&fut);
-                outcome.map(|_| ())
-            }
+            Ok(fut) => Waiters::wait_listed(&self.inner.waiters, fut)
+                .await
+                .map(|_| ()),
             Err(err) => Err(err),
         };
         // Re-acquire, even if cancelled meanwhile; the latest cancellation
@@ -100,12 +108,8 @@ impl Condition {
             (_, Some(err)) | (Err(err), None) => Err(err),
             (Ok(()), None) => Ok(()),
         };
-        if result.is_err() {
-            // This task may have been notified before the error (while
-            // waiting to run, or while re-acquiring the lock): notify
-            // another waiter instead, so the notify is never lost. At worst
-            // a spurious wake-up, which the protocol allows (asyncio 3.13).
-            self.inner.waiters.borrow_mut().wake(1, false);
+        if result.is_ok() {
+            pass_on.defuse();
         }
         result
     }

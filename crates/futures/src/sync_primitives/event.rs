@@ -55,9 +55,9 @@ impl Event {
             return Ok(());
         }
         let fut = self.inner.waiters.borrow_mut().push()?;
-        let outcome = fut.clone().await;
-        self.inner.waiters.borrow_mut().remove(&fut);
-        outcome.map(|_| ())
+        Waiters::wait_listed(&self.inner.waiters, fut)
+            .await
+            .map(|_| ())
     }
 }
 

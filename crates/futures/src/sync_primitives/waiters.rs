@@ -1,5 +1,6 @@
 //! A FIFO of waiter futures, shared by the primitives.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use loop_core::get_running_loop;
@@ -23,6 +24,22 @@ impl Waiters {
 
     pub(crate) fn remove(&mut self, fut: &Future<bool>) {
         self.queue.retain(|w| !w.same_future(fut));
+    }
+
+    /// Awaits `fut`, a waiter pushed into `waiters`, which leaves the queue
+    /// when the wait ends however it ends: woken, cancelled, or dropped
+    /// mid-wait (`Task::abort`, a `select` that went the other way), so no
+    /// dead waiter stays queued (a later wake would go to it).
+    pub(crate) async fn wait_listed(
+        waiters: &RefCell<Waiters>,
+        fut: Future<bool>,
+    ) -> Result<bool, Error> {
+        let _leave = OnDrop::new(|| {
+            if let Ok(mut waiters) = waiters.try_borrow_mut() {
+                waiters.remove(&fut);
+            }
+        });
+        fut.clone().await
     }
 
     pub(crate) fn is_empty(&self) -> bool {
