@@ -32,7 +32,7 @@ pub fn sleep(delay: Duration) -> Sleep {
     }
     match get_running_loop() {
         Ok(ev) => {
-            let when = ev.time() + delay;
+            let when = ev.time_after(delay);
             Sleep::at(&ev, when)
         }
         Err(err) => Sleep {

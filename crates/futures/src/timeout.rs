@@ -198,7 +198,7 @@ impl Timeout {
         inner.cancelling.set(task.cancelling());
         *inner.task.borrow_mut() = Some(task);
         if let Some(delay) = inner.pending_delay.take() {
-            inner.when.set(Some(ev.time() + delay));
+            inner.when.set(Some(ev.time_after(delay)));
         }
         *inner.ev.borrow_mut() = Some(ev);
         inner.state.set(State::Entered);

@@ -174,6 +174,11 @@ pub fn as_completed<T: 'static>(
     for task in &tasks {
         let shared = shared.clone();
         task.add_done_callback(move |task| {
+            if shared.timed_out.get() {
+                // asyncio's timeout removes these callbacks: a task done
+                // after it is not yielded, its item is a TimeoutError.
+                return;
+            }
             shared.finished.borrow_mut().push_back(task.clone());
             shared.wake();
         });

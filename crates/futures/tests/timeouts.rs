@@ -347,3 +347,70 @@ fn nested_wait_for_inner_timeout_is_handled_inside() {
     assert_eq!(cancelling, 0);
     assert_eq!(ev.time() - start, Duration::from_millis(1010));
 }
+
+/// `Duration::MAX` is Rust's "forever" (asyncio takes `inf`): a deadline
+/// that far does not overflow `Instant` (it used to panic inside the task);
+/// it is a century away, so nothing times out.
+#[test]
+fn a_duration_max_deadline_never_comes_and_does_not_overflow() {
+    let (ev, clock) = manual_loop();
+    let now = ev.time();
+    let far = ev.time_after(Duration::MAX);
+    assert!(far - now >= Duration::from_secs(99 * 365 * 24 * 3600));
+    let handle = ev.call_later(Duration::MAX, |_| {}).unwrap();
+    assert_eq!(handle.when(), far);
+    handle.cancel();
+    let c = clock.clone();
+    let got = ev
+        .run_until_complete(async move {
+            let a = wait_for(async { Ok::<_, Error>(1) }, Some(Duration::MAX)).await?;
+            let b = timeout(Some(Duration::MAX))
+                .run(async { Ok::<_, Error>(2) })
+                .await?;
+            // A sleep for ever, cut short by an ordinary timeout.
+            let c2 = c.clone();
+            let sleeper = create_task(async move { sleep(Duration::MAX).await })?;
+            let later = create_task(async move {
+                c2.advance(Duration::from_secs(3600));
+                Ok::<_, Error>(())
+            })?;
+            later.await?;
+            assert!(!sleeper.done(), "sleep(MAX) is still sleeping an hour on");
+            sleeper.cancel(None);
+            assert!(sleeper.await.unwrap_err().is_cancelled());
+            Ok::<_, Error>((a, b))
+        })
+        .unwrap();
+    assert_eq!(got, (1, 2));
+}
+
+/// A task that finishes after `as_completed`'s timeout is not yielded: its
+/// item is a `TimeoutError`, as asyncio's timeout removes the completion
+/// callbacks of the tasks still pending.
+#[test]
+fn as_completed_does_not_yield_a_task_finished_after_its_timeout() {
+    let (ev, _clock) = manual_loop();
+    let got = ev
+        .run_until_complete(async move {
+            let fast = create_task(async {
+                sleep(Duration::from_secs(1)).await?;
+                Ok::<_, Error>(1)
+            })?;
+            let slow = create_task(async {
+                sleep(Duration::from_secs(3)).await?;
+                Ok::<_, Error>(2)
+            })?;
+            let mut it =
+                loop_futures::as_completed(vec![fast, slow.clone()], Some(Duration::from_secs(2)))?;
+            // Nothing consumed until both tasks are done (at 4 s).
+            sleep(Duration::from_secs(4)).await?;
+            assert!(slow.done());
+            let mut got = Vec::new();
+            for item in it.by_ref() {
+                got.push(item.await.map_err(|e| e.is_timeout()));
+            }
+            Ok::<_, Error>(got)
+        })
+        .unwrap();
+    assert_eq!(got, vec![Ok(1), Err(true)]);
+}

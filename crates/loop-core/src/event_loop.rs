@@ -60,6 +60,11 @@ use crate::signals::Signals;
 use crate::slot_table::SlotTable;
 use crate::source::{Readiness, SourceHandler, SourceId, SourceSet};
 
+/// How far [`EventLoop::time_after`] puts a deadline whose delay does not
+/// fit an `Instant` (a century: it never comes in practice; the current time
+/// itself only if even that does not fit, which no supported clock reaches).
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A single-threaded event loop with asyncio's semantics.
@@ -429,7 +434,7 @@ impl EventLoop {
         F: FnOnce(&EventLoop) + 'static,
     {
         let site = Location::caller();
-        let when = self.time() + delay;
+        let when = self.time_after(delay);
         self.schedule_at(when, Box::new(f), site)
     }
 
@@ -475,6 +480,18 @@ impl EventLoop {
     #[inline]
     pub fn time(&self) -> Instant {
         self.inner.clock.now()
+    }
+
+    /// The loop's time `delay` from now. A delay too long for `Instant`
+    /// (`Duration::MAX`, Rust's "forever"; asyncio takes `inf`) gives a
+    /// time a century away instead of overflowing: a timer set for it
+    /// never fires in practice.
+    #[inline]
+    pub fn time_after(&self, delay: Duration) -> Instant {
+        let now = self.time();
+        now.checked_add(delay)
+            .or_else(|| now.checked_add(FOREVER))
+            .unwrap_or(now)
     }
 
     /// A `Send + Sync` handle for scheduling from other threads.
