@@ -413,12 +413,11 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
         let inner = &self.inner;
         inner.shutdown.set(true);
         if immediate {
-            let dropped = {
-                let mut items = inner.items.borrow_mut();
-                let n = items.len();
-                items.clear();
-                n
-            };
+            // The items are dropped after the queue's borrow ends: an
+            // item's `Drop` may use the queue.
+            let items = std::mem::take(&mut *inner.items.borrow_mut());
+            let dropped = items.len();
+            drop(items);
             let unfinished = inner.unfinished.get().saturating_sub(dropped);
             inner.unfinished.set(unfinished);
             if unfinished == 0 {

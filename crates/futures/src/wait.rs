@@ -106,6 +106,11 @@ pub async fn wait<T: 'static>(
             task.remove_done_callback(id);
         }
         waited?;
+    } else {
+        // Already satisfied: asyncio still suspends once (its done
+        // callbacks resolve the waiter an iteration later), so a pending
+        // cancellation is delivered here too.
+        crate::yield_now().await?;
     }
     Ok(tasks.into_iter().partition(Task::done))
 }

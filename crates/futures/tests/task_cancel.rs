@@ -958,3 +958,39 @@ fn n_wakes_between_steps_schedule_exactly_one_step() {
     assert_eq!(polls.get(), 3);
     assert!(task.done());
 }
+
+/// `wait` on tasks that are already done still suspends once, as
+/// asyncio's (its done callbacks resolve the waiter an iteration later),
+/// so a cancellation pending on the waiting task is delivered there.
+#[test]
+fn wait_on_tasks_already_done_delivers_a_pending_cancellation() {
+    let ev = test_loop();
+    let done = ev.create_task(async { Ok::<_, Error>(1) }).unwrap();
+    let d = done.clone();
+    let waiter = ev
+        .create_task(async move {
+            let me = current_task().expect("in a task");
+            while !d.done() {
+                yield_now().await?;
+            }
+            me.cancel(None);
+            // Nothing to wait for: returns only after one suspension, where
+            // the cancellation arrives.
+            let waited =
+                loop_futures::wait(vec![d], None, loop_futures::ReturnWhen::AllCompleted).await;
+            Ok::<_, Error>(waited.map(|(done, pending)| (done.len(), pending.len())))
+        })
+        .unwrap();
+    let got = ev.run_until_complete(waiter).unwrap();
+    assert!(got.unwrap_err().is_cancelled());
+    // Without a pending cancellation the result comes after one yield.
+    let d = done.clone();
+    let counts = ev
+        .run_until_complete(async move {
+            loop_futures::wait(vec![d], None, loop_futures::ReturnWhen::AllCompleted)
+                .await
+                .map(|(done, pending)| (done.len(), pending.len()))
+        })
+        .unwrap();
+    assert_eq!(counts, (1, 0));
+}
