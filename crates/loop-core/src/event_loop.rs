@@ -597,6 +597,7 @@ impl EventLoop {
         }
         let version = self.inner.io_version.get();
         self.inner.io_version.set(version + 1);
+        let callback = with_context(callback);
         let side = IoSide {
             callback: Some(callback),
             site,
@@ -610,9 +611,18 @@ impl EventLoop {
                 .borrow_mut()
                 .add(poller.registry(), fd, write, side)
         };
-        // Dropped here, outside every borrow (a replaced callback included).
-        drop(replaced?);
-        Ok(())
+        // Dropped here, outside every borrow: a replaced callback, or on an
+        // error (a bad fd) the one given.
+        match replaced {
+            Ok(replaced) => {
+                drop(replaced);
+                Ok(())
+            }
+            Err((err, given)) => {
+                drop(given);
+                Err(err.into())
+            }
+        }
     }
 
     fn remove_io(&self, fd: i32, write: bool) -> bool {
@@ -735,16 +745,29 @@ impl EventLoop {
         if self.inner.closed.get() {
             return Err(LoopError::Closed);
         }
+        // The handler runs in the task context current now, as asyncio's
+        // signal Handle copies the context when it is made.
+        let context = crate::task_context::current();
+        let callback: crate::signals::SignalCallback = Rc::new(move |ev: &EventLoop| {
+            let _scope = crate::task_context::enter(context.clone());
+            f(ev);
+        });
+        // A second reference, dropped last, outside every borrow: if the
+        // handler cannot be installed (no fds left), the table drops its
+        // copy under its borrow, and the closure must not go with it
+        // (invariant 2).
+        let keep = callback.clone();
         let replaced = {
             let poller = self.inner.poller.borrow();
             let poller = poller.as_ref().ok_or(LoopError::Closed)?;
             self.inner
                 .signals
                 .borrow_mut()
-                .add(poller.registry(), sig, Rc::new(f), site)
+                .add(poller.registry(), sig, callback, site)
         };
-        drop(replaced?);
-        Ok(())
+        let result = replaced.map(drop);
+        drop(keep);
+        result
     }
 
     /// Removes the handler for `sig`; the signal's default action applies
@@ -1235,19 +1258,25 @@ impl Inner {
     }
 
     /// Cancels the callback in slot `key` if it still belongs to `seq`.
+    /// The closure and the captured task context both leave the slot here
+    /// and are dropped once the borrows are released (invariant 2): a
+    /// cancelled slot holds no user value, so removing it later (the timer
+    /// heap's pops and compaction, the ready queue skipping it) drops none
+    /// while the loop's cells are borrowed.
     pub(crate) fn cancel_slot(&self, key: u32, seq: u64) {
-        let callback = {
+        let taken = {
             let mut slots = self.slots.borrow_mut();
             let Some(slot) = slots.get_mut(key as usize).filter(|s| s.seq == seq) else {
                 return;
             };
             let callback = slot.callback.take();
+            let context = slot.context.take();
             if callback.is_some() {
                 self.timers.borrow_mut().cancel(key, &mut slots);
             }
-            callback
+            (callback, context)
         };
-        drop(callback);
+        drop(taken);
     }
 }
 
@@ -1261,6 +1290,19 @@ impl Drop for Inner {
         for sig in signals.signals() {
             signals.remove(None, sig);
         }
+    }
+}
+
+/// A reader's or writer's callback, run in the task context current when
+/// it was added (asyncio's `_add_reader` makes a `Handle`, which copies the
+/// context); unchanged when there is none.
+fn with_context(mut callback: crate::io::IoCallback) -> crate::io::IoCallback {
+    match crate::task_context::current() {
+        None => callback,
+        Some(context) => Box::new(move |ev: &EventLoop| {
+            let _scope = crate::task_context::enter(Some(context.clone()));
+            callback(ev);
+        }),
     }
 }
 

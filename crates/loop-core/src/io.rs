@@ -131,14 +131,17 @@ impl IoRegistry {
     }
 
     /// Sets the reader (`write == false`) or writer of `fd`. Returns the
-    /// callback it replaced, for the caller to drop.
+    /// callback it replaced, for the caller to drop; on an error, the
+    /// error and the callback it was given, also for the caller to drop
+    /// (invariant 5: no user value is dropped here, under the table's
+    /// borrow).
     pub(crate) fn add(
         &mut self,
         registry: &Registry,
         fd: RawFd,
         write: bool,
         side: IoSide,
-    ) -> io::Result<Option<IoSide>> {
+    ) -> Result<Option<IoSide>, (io::Error, Option<IoSide>)> {
         if let Some(&key) = self.by_fd.get(&fd) {
             let entry = &mut self.entries[key];
             let old = entry.side(write).replace(side);
@@ -154,15 +157,14 @@ impl IoRegistry {
                         Err(err) => {
                             let entry = &mut self.entries[key];
                             let new = std::mem::replace(entry.side(write), old);
-                            drop(new);
-                            Err(err)
+                            Err((err, new))
                         }
                     }
                 }
                 Err(err) => {
                     let entry = &mut self.entries[key];
-                    let _new = std::mem::replace(entry.side(write), old);
-                    Err(err)
+                    let new = std::mem::replace(entry.side(write), old);
+                    Err((err, new))
                 }
             }
         } else {
@@ -176,7 +178,9 @@ impl IoRegistry {
             } else {
                 Interest::READABLE
             };
-            registry.register(&mut SourceFd(&fd), token, interest)?;
+            if let Err(err) = registry.register(&mut SourceFd(&fd), token, interest) {
+                return Err((err, Some(side)));
+            }
             let mut entry = IoEntry {
                 fd,
                 generation,

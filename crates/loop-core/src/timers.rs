@@ -263,7 +263,8 @@ impl TimerQueue {
         self.heap.retain(|entry| {
             let keep = live.get(entry.key);
             if !keep {
-                // A cancelled slot holds no closure: removing it drops no user value.
+                // A cancelled slot holds no closure and no context (both
+                // left at `cancel_slot`): removing it drops no user value.
                 slots.remove(entry.key as usize);
             }
             keep

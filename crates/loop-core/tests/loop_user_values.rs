@@ -1,0 +1,175 @@
+//! User values the loop holds (closures, task contexts) are dropped outside
+//! the loop's borrows, so their destructors may use the loop; and every
+//! callback runs in the task context captured when it was scheduled or
+//! registered, readers, writers and signal handlers included (asyncio's
+//! `Handle` copies the context when it is made).
+
+use std::cell::Cell;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::Duration;
+
+use loop_core::{EventLoop, LoopError, ManualClock, task_context};
+use signal_hook::consts::SIGUSR2;
+use signal_hook::low_level::raise;
+
+fn manual_loop() -> EventLoop {
+    EventLoop::builder()
+        .manual_clock(ManualClock::new())
+        .build()
+        .expect("loop")
+}
+
+/// A task context value whose destructor schedules a callback on the loop
+/// (a `RefCell` already borrowed there would panic) and records the drop.
+struct UsesTheLoop {
+    ev: EventLoop,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Drop for UsesTheLoop {
+    fn drop(&mut self) {
+        self.ev
+            .call_soon(|_| {})
+            .expect("call_soon from a destructor");
+        self.dropped.set(true);
+    }
+}
+
+#[test]
+fn a_cancelled_timers_context_is_dropped_outside_the_loops_borrows() {
+    let ev = manual_loop();
+    let dropped = Rc::new(Cell::new(false));
+    let value: task_context::Context = Rc::new(UsesTheLoop {
+        ev: ev.clone(),
+        dropped: dropped.clone(),
+    });
+    // Scheduled inside the context: the timer's slot holds the only other
+    // reference once the context is left.
+    let prev = task_context::replace(Some(value));
+    let far = ev.call_later(Duration::from_secs(30), |_| {}).unwrap();
+    // Enough cancelled timers to make the heap compact, too.
+    let many: Vec<_> = (0..300)
+        .map(|i| ev.call_later(Duration::from_secs(40 + i), |_| {}).unwrap())
+        .collect();
+    drop(task_context::replace(prev));
+    assert!(!dropped.get());
+    far.cancel();
+    for handle in &many {
+        handle.cancel();
+    }
+    assert!(dropped.get(), "the context went with the last cancel");
+    // The loop pops and compacts the cancelled timers without dropping
+    // user values under its borrows (this used to panic in run_forever).
+    ev.call_later(Duration::from_secs(60), |ev| ev.stop())
+        .unwrap();
+    ev.run_forever().expect("run");
+    assert_eq!(ev.stats().cancelled_timers, 0, "{:?}", ev.stats());
+}
+
+/// A guard whose destructor uses the loop's reader table.
+struct RemovesReader {
+    ev: EventLoop,
+    fd: i32,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Drop for RemovesReader {
+    fn drop(&mut self) {
+        let _ = self.ev.remove_reader(self.fd);
+        self.dropped.set(true);
+    }
+}
+
+#[test]
+fn add_reader_on_a_bad_fd_is_an_error_and_drops_the_closure_outside_the_borrow() {
+    let ev = manual_loop();
+    let dropped = Rc::new(Cell::new(false));
+    let guard = RemovesReader {
+        ev: ev.clone(),
+        fd: 987_654,
+        dropped: dropped.clone(),
+    };
+    let err = ev
+        .add_reader(987_654, move |_| {
+            let _ = &guard;
+        })
+        .unwrap_err();
+    assert!(matches!(err, LoopError::Io(_)), "{err:?}");
+    assert!(dropped.get());
+    // A regular file cannot be watched either (EPERM from epoll).
+    let file = std::fs::File::open("/proc/self/stat").expect("a regular file");
+    let dropped = Rc::new(Cell::new(false));
+    let guard = RemovesReader {
+        ev: ev.clone(),
+        fd: file.as_raw_fd(),
+        dropped: dropped.clone(),
+    };
+    let err = ev
+        .add_writer(&file, move |_| {
+            let _ = &guard;
+        })
+        .unwrap_err();
+    assert!(matches!(err, LoopError::Io(_)), "{err:?}");
+    assert!(dropped.get());
+    // The loop goes on.
+    ev.call_soon(|ev| ev.stop()).unwrap();
+    ev.run_forever().unwrap();
+}
+
+/// A context marker: the value a callback checks it runs under.
+struct Marker(u32);
+
+fn current_marker() -> Option<u32> {
+    task_context::current().and_then(|c| c.downcast_ref::<Marker>().map(|m| m.0))
+}
+
+#[test]
+fn a_reader_runs_in_the_context_it_was_added_in() {
+    let ev = manual_loop();
+    let (a, mut b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let prev = task_context::replace(Some(Rc::new(Marker(7))));
+    let fd = a.as_raw_fd();
+    ev.add_reader(fd, move |ev| {
+        s.set(Some(current_marker()));
+        ev.remove_reader(fd);
+        ev.stop();
+    })
+    .unwrap();
+    drop(task_context::replace(prev));
+    assert_eq!(current_marker(), None);
+    std::io::Write::write_all(&mut b, b"x").unwrap();
+    ev.run_forever().unwrap();
+    assert_eq!(seen.get(), Some(Some(7)));
+    assert_eq!(
+        current_marker(),
+        None,
+        "the context is left after the callback"
+    );
+}
+
+#[test]
+fn a_signal_handler_runs_in_the_context_it_was_added_in() {
+    let ev = manual_loop();
+    let seen = Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let prev = task_context::replace(Some(Rc::new(Marker(9))));
+    ev.add_signal_handler(SIGUSR2, move |ev| {
+        s.set(Some(current_marker()));
+        ev.stop();
+    })
+    .unwrap();
+    drop(task_context::replace(prev));
+    raise(SIGUSR2).unwrap();
+    let watchdog = ev
+        .call_later(Duration::from_secs(3600), |ev| ev.stop())
+        .unwrap();
+    ev.run_forever().unwrap();
+    watchdog.cancel();
+    assert!(ev.remove_signal_handler(SIGUSR2).unwrap());
+    assert_eq!(seen.get(), Some(Some(9)));
+}
