@@ -11,18 +11,25 @@
 //! 2. Entries live in the loop's extension map, so `close` drops every
 //!    pending one; a completion arriving after that finds the remote closed
 //!    (or no entry) and is dropped safely.
+//! 3. Keys are never reused: a key sent back late (a cancel racing a
+//!    completion, a `forget` after the entry ran) finds nothing, never
+//!    another bridge's entry that took its place.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use loop_core::EventLoop;
-use slab::Slab;
 
 type Action = Box<dyn FnOnce(&EventLoop)>;
 
+/// A bridge entry's key: a counter, unique for the loop's life.
+pub(crate) type BridgeKey = u64;
+
 #[derive(Default)]
 pub(crate) struct Bridges {
-    entries: RefCell<Slab<Action>>,
+    entries: RefCell<HashMap<BridgeKey, Action>>,
+    next: Cell<BridgeKey>,
 }
 
 fn bridges(ev: &EventLoop) -> Rc<Bridges> {
@@ -30,24 +37,28 @@ fn bridges(ev: &EventLoop) -> Rc<Bridges> {
 }
 
 /// Stores `action`; returns the key another thread sends back.
-pub(crate) fn insert(ev: &EventLoop, action: impl FnOnce(&EventLoop) + 'static) -> usize {
-    bridges(ev).entries.borrow_mut().insert(Box::new(action))
+pub(crate) fn insert(ev: &EventLoop, action: impl FnOnce(&EventLoop) + 'static) -> BridgeKey {
+    let bridges = bridges(ev);
+    let key = bridges.next.get();
+    bridges.next.set(key + 1);
+    bridges.entries.borrow_mut().insert(key, Box::new(action));
+    key
 }
 
 /// Runs (and removes) the action under `key`, if it is still there.
-pub(crate) fn run(ev: &EventLoop, key: usize) {
+pub(crate) fn run(ev: &EventLoop, key: BridgeKey) {
     let action = ev
         .extension::<Bridges>()
-        .and_then(|b| b.entries.borrow_mut().try_remove(key));
+        .and_then(|b| b.entries.borrow_mut().remove(&key));
     if let Some(action) = action {
         action(ev);
     }
 }
 
 /// Drops the action under `key` without running it.
-pub(crate) fn forget(ev: &EventLoop, key: usize) {
+pub(crate) fn forget(ev: &EventLoop, key: BridgeKey) {
     let action = ev
         .extension::<Bridges>()
-        .and_then(|b| b.entries.borrow_mut().try_remove(key));
+        .and_then(|b| b.entries.borrow_mut().remove(&key));
     drop(action);
 }

@@ -182,7 +182,9 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
                 return;
             }
         }
-        f(self);
+        // Already done: called now, and a panic is caught and logged as
+        // for a callback run at completion (Python logs both).
+        self.run_callbacks(vec![Box::new(f)]);
     }
 
     fn run_callbacks(&self, callbacks: Vec<ConcurrentCallback<T>>) {
@@ -198,7 +200,8 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
 
     /// Waits (blocking this thread) until done or `timeout` passes.
     fn wait(&self, timeout: Option<Duration>) -> Result<MutexGuard<'_, State<T>>, Error> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long for `Instant` (`Duration::MAX`) waits for ever.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut state = self.shared.state.lock();
         while !matches!(state.status, Status::Cancelled | Status::Finished) {
             match deadline {

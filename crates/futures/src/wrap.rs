@@ -45,6 +45,10 @@ where
 {
     let dest = Future::with_site(ev, site);
     let key = {
+        // Strong, as asyncio's source callback holds the destination: a
+        // wrapped future whose handle was dropped still completes and runs
+        // its done callbacks. (The entry lives in the loop and the future
+        // holds the loop: `close` breaks that cycle.)
         let dest = dest.clone();
         let source = source.clone();
         bridge::insert(ev, move |_| copy_state(&source, &dest))
@@ -95,9 +99,13 @@ fn copy_state<T: Clone + Send + 'static>(source: &ConcurrentFuture<T>, dest: &Fu
 /// loop thread, so the coroutine itself may hold `!Send` loop objects.
 /// Cancelling the returned future cancels the task.
 ///
+/// A `make` that panics fails the returned future with [`Error::Panic`]
+/// (asyncio sets the exception on it).
+///
 /// # Errors
 ///
 /// [`Error::Runtime`] if the loop is closed.
+#[track_caller]
 pub fn run_coroutine_threadsafe<M, F, R>(
     remote: &Remote,
     make: M,
@@ -108,11 +116,20 @@ where
     R: IntoTaskResult,
     R::Ok: Clone + Send,
 {
+    let site = Location::caller();
     let result = ConcurrentFuture::new();
     let completer = result.clone();
     let remote2 = remote.clone();
     remote.call_soon_threadsafe(move |ev| {
-        let task = match Task::spawn(ev, make(), Location::caller()) {
+        let coro = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(make)) {
+            Ok(coro) => coro,
+            Err(payload) => {
+                let _ =
+                    completer.set_exception(Error::Panic(crate::error::PanicError::new(payload)));
+                return;
+            }
+        };
+        let task = match Task::spawn(ev, coro, site) {
             Ok(task) => task,
             Err(err) => {
                 let _ = completer.set_exception(err);
