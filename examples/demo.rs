@@ -35,6 +35,21 @@ impl BaseProtocol for Echo {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
     }
+
+    // Back-pressure, asyncio's rule: a peer that stops reading (the write
+    // buffer past its high-water mark) stops this side reading, so the
+    // responses it would owe cannot pile up without bound.
+    fn pause_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.pause_reading();
+        }
+    }
+
+    fn resume_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.resume_reading();
+        }
+    }
 }
 
 impl Protocol for Echo {

@@ -12,6 +12,7 @@
 
 #![allow(clippy::print_stdout)]
 
+use examples::{arg, flag, optional_flag};
 use std::time::Instant;
 
 use tulip::prelude::*;
@@ -28,6 +29,21 @@ struct Echo {
 impl BaseProtocol for Echo {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
+    }
+
+    // Back-pressure, asyncio's rule: a peer that stops reading (the write
+    // buffer past its high-water mark) stops this side reading, so the
+    // responses it would owe cannot pile up without bound.
+    fn pause_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.pause_reading();
+        }
+    }
+
+    fn resume_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.resume_reading();
+        }
     }
 }
 
@@ -81,18 +97,11 @@ impl Protocol for Client {
     }
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
-
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     let host = arg(&args, "--host").unwrap_or_else(|| "127.0.0.1".into());
-    let port: Option<u16> = arg(&args, "--port").and_then(|p| p.parse().ok());
-    let count: usize = arg(&args, "--count")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1000)
-        .max(1);
+    let port: Option<u16> = optional_flag(&args, "--port").map_err(Error::msg)?;
+    let count: usize = flag(&args, "--count", 1000).map_err(Error::msg)?.max(1);
 
     tulip::run(async move {
         let ev = tulip::get_running_loop()?;

@@ -19,6 +19,7 @@
 
 #![allow(clippy::print_stdout)]
 
+use examples::{arg, flag};
 use std::io::Write;
 
 use tulip::prelude::*;
@@ -36,6 +37,21 @@ struct Echo {
 impl BaseProtocol for Echo {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
+    }
+
+    // Back-pressure, asyncio's rule: a peer that stops reading (the write
+    // buffer past its high-water mark) stops this side reading, so the
+    // responses it would owe cannot pile up without bound.
+    fn pause_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.pause_reading();
+        }
+    }
+
+    fn resume_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.resume_reading();
+        }
     }
 }
 
@@ -57,6 +73,21 @@ impl BaseProtocol for BufferedEcho {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
     }
+
+    // Back-pressure, asyncio's rule: a peer that stops reading (the write
+    // buffer past its high-water mark) stops this side reading, so the
+    // responses it would owe cannot pile up without bound.
+    fn pause_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.pause_reading();
+        }
+    }
+
+    fn resume_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.resume_reading();
+        }
+    }
 }
 
 impl BufferedProtocol for BufferedEcho {
@@ -71,16 +102,10 @@ impl BufferedProtocol for BufferedEcho {
     }
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
-
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     let host = arg(&args, "--host").unwrap_or_else(|| "127.0.0.1".into());
-    let port: u16 = arg(&args, "--port")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let port: u16 = flag(&args, "--port", 0).map_err(Error::msg)?;
     let mode = arg(&args, "--mode").unwrap_or_else(|| "protocol".into());
     let forever = args.iter().any(|a| a == "--forever");
     // Streams mode: the most one `read` returns. 256 KiB, as one receive

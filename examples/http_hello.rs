@@ -21,6 +21,7 @@
 
 #![allow(clippy::print_stdout)]
 
+use examples::{arg, flag};
 use std::io::Write;
 use std::time::Duration;
 
@@ -53,7 +54,19 @@ struct Head {
     content_length: Option<u64>,
     /// A `Transfer-Encoding` was sent: this server does not decode one.
     transfer_encoding: bool,
+    /// `Expect: 100-continue`: the client waits for `100 Continue` before
+    /// it sends the body (curl does for bodies over 1 MiB).
+    expect_continue: bool,
     headers: usize,
+}
+
+impl Head {
+    /// The interim response owed before reading a body, if any.
+    fn continue_line(&self) -> Option<&'static [u8]> {
+        let has_body = self.content_length.is_some_and(|n| n > 0);
+        (self.http11 && self.expect_continue && has_body)
+            .then_some(b"HTTP/1.1 100 Continue\r\n\r\n")
+    }
 }
 
 impl Head {
@@ -106,6 +119,7 @@ fn parse_request_line(line: &[u8]) -> Option<Head> {
         keep_alive: false,
         content_length: None,
         transfer_encoding: false,
+        expect_continue: false,
         headers: 0,
     })
 }
@@ -147,6 +161,8 @@ fn parse_header(head: &mut Head, line: &[u8]) -> Result<(), Reject> {
             return Err(Reject::BadRequest);
         }
         head.content_length = Some(n);
+    } else if name.eq_ignore_ascii_case(b"expect") {
+        head.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
     } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
         head.transfer_encoding = true;
     }
@@ -255,6 +271,9 @@ async fn serve_connection(reader: &StreamReader, writer: &StreamWriter) -> Resul
         if head.transfer_encoding {
             return send_reject(writer, Reject::NotImplemented);
         }
+        if let Some(line) = head.continue_line() {
+            writer.write(line)?;
+        }
         if !discard(reader, head.content_length.unwrap_or(0)).await? {
             return Ok(());
         }
@@ -301,6 +320,21 @@ struct HttpProtocol {
 impl BaseProtocol for HttpProtocol {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
+    }
+
+    // Back-pressure, asyncio's rule: a peer that stops reading (the write
+    // buffer past its high-water mark) stops this side reading, so the
+    // responses it would owe cannot pile up without bound.
+    fn pause_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.pause_reading();
+        }
+    }
+
+    fn resume_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.resume_reading();
+        }
     }
 }
 
@@ -371,6 +405,9 @@ impl HttpProtocol {
                             if head.transfer_encoding {
                                 reject(&mut self.out, Reject::NotImplemented);
                                 break true;
+                            }
+                            if let Some(line) = head.continue_line() {
+                                self.out.extend_from_slice(line);
                             }
                             match head.content_length {
                                 Some(n) if n > 0 => self.state = Parse::Body(head, n),
@@ -503,6 +540,18 @@ async fn self_test(ev: &EventLoop, host: &str, port: u16) -> Result<(), Error> {
     expect_eof("  then", &reader).await?;
     writer.close();
 
+    // Expect: 100-continue: the interim response comes before the body is
+    // sent (curl waits a second for it otherwise).
+    let (reader, writer) = connect().await?;
+    writer.write(
+        b"POST /up HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    )?;
+    const CONTINUE: &str = "HTTP/1.1 100 Continue";
+    expect(&reader, "Expect: 100-continue, no body yet", CONTINUE, None).await?;
+    writer.write(b"hello")?;
+    expect(&reader, "  then the body", OK, None).await?;
+    writer.close();
+
     // HTTP/1.0: closes by default, keeps the connection when asked.
     let (reader, writer) = connect().await?;
     writer.write(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?;
@@ -515,10 +564,6 @@ async fn self_test(ev: &EventLoop, host: &str, port: u16) -> Result<(), Error> {
 }
 
 // ---------------------------------------------------------------------------
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
 
 async fn serve(ev: &EventLoop, mode: &str, host: &str, port: u16) -> Result<tulip::Server, Error> {
     let hosts = [host];
@@ -549,9 +594,7 @@ async fn serve(ev: &EventLoop, mode: &str, host: &str, port: u16) -> Result<tuli
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
     let host = arg(&args, "--host").unwrap_or_else(|| "127.0.0.1".into());
-    let port: u16 = arg(&args, "--port")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let port: u16 = flag(&args, "--port", 0).map_err(Error::msg)?;
     let mode = arg(&args, "--mode");
     let forever = args.iter().any(|a| a == "--forever");
 
