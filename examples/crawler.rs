@@ -16,6 +16,7 @@
 
 #![allow(clippy::print_stdout)]
 
+use examples::flag;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -188,19 +189,10 @@ async fn crawl(ctx: Rc<Crawl>, group: TaskGroup, path: String) -> Result<(), Err
     Ok(())
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
-
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
-    let concurrency: usize = arg(&args, "--concurrency")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(4)
-        .max(1);
-    let timeout_ms: u64 = arg(&args, "--timeout-ms")
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(300);
+    let concurrency: usize = flag(&args, "--concurrency", 4).map_err(Error::msg)?.max(1);
+    let timeout_ms: u64 = flag(&args, "--timeout-ms", 300).map_err(Error::msg)?;
 
     tulip::run(async move {
         let ev = get_running_loop()?;

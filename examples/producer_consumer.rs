@@ -14,6 +14,7 @@
 
 #![allow(clippy::print_stdout)]
 
+use examples::flag;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Instant;
@@ -62,20 +63,21 @@ async fn consumer(queue: Queue<usize>, tally: Rc<Tally>) -> Result<usize, Error>
     }
 }
 
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
-
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
-    let per_producer: usize = arg(&args, "--items")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000);
-    let maxsize: usize = arg(&args, "--maxsize")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(16)
-        .max(1);
-    let total = per_producer * PRODUCERS;
+    let per_producer: usize = flag(&args, "--items", 100_000).map_err(Error::msg)?;
+    let maxsize: usize = flag(&args, "--maxsize", 16).map_err(Error::msg)?.max(1);
+    // Each item gets a counter: refuse a count that does not fit in memory
+    // rather than abort on the allocation.
+    let total = per_producer
+        .checked_mul(PRODUCERS)
+        .filter(|&n| n <= 100_000_000)
+        .ok_or_else(|| {
+            Error::msg(format!(
+                "--items {per_producer}: at most {} per producer",
+                100_000_000 / PRODUCERS
+            ))
+        })?;
 
     tulip::run(async move {
         let queue: Queue<usize> = Queue::new(maxsize);
