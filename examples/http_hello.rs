@@ -5,13 +5,16 @@
 //! `data_received`. Both speak enough HTTP/1.1 for `curl` and `wrk`:
 //! keep-alive by default, pipelining (responses in request order),
 //! `Connection: close`, HTTP/1.0 (closes unless `Connection: keep-alive`),
-//! request bodies with `Content-Length` read and dropped, and
-//! `400 Bad Request` (then close) for a malformed request.
+//! request bodies with `Content-Length` read and dropped (after a
+//! `100 Continue` when the client sent `Expect: 100-continue`), and
+//! `400 Bad Request` (then close) for a malformed request or an HTTP/1.1
+//! one without `Host`. A client that sends without reading its responses
+//! makes the server stop reading (flow control), not buffer without bound.
 //!
 //! By default it serves on an ephemeral port, checks itself with raw
-//! requests (pipelining, a body, `Connection: close`, HTTP/1.0, a malformed
-//! request line), prints what it saw and exits; without `--mode` it checks
-//! both modes. With `--forever` it serves until killed (printing
+//! requests (pipelining, a body, `Connection: close`, a missing `Host`, a
+//! malformed request line, `Expect: 100-continue`, HTTP/1.0), prints what
+//! it saw and exits; without `--mode` it checks both modes. With `--forever` it serves until killed (printing
 //! `listening on http://ADDR/` first), e.g. for `wrk -t1 -c10 -d2s`.
 //!
 //! ```text
@@ -57,10 +60,25 @@ struct Head {
     /// `Expect: 100-continue`: the client waits for `100 Continue` before
     /// it sends the body (curl does for bodies over 1 MiB).
     expect_continue: bool,
+    /// A `Host` header was sent (HTTP/1.1 requires one: RFC 9112 3.2).
+    host: bool,
     headers: usize,
 }
 
 impl Head {
+    /// What the complete head cannot be served for: a missing `Host` in
+    /// HTTP/1.1 (400), a `Transfer-Encoding` this server does not decode
+    /// (501).
+    fn refusal(&self) -> Option<Reject> {
+        if self.http11 && !self.host {
+            Some(Reject::BadRequest)
+        } else if self.transfer_encoding {
+            Some(Reject::NotImplemented)
+        } else {
+            None
+        }
+    }
+
     /// The interim response owed before reading a body, if any.
     fn continue_line(&self) -> Option<&'static [u8]> {
         let has_body = self.content_length.is_some_and(|n| n > 0);
@@ -120,6 +138,7 @@ fn parse_request_line(line: &[u8]) -> Option<Head> {
         content_length: None,
         transfer_encoding: false,
         expect_continue: false,
+        host: false,
         headers: 0,
     })
 }
@@ -161,6 +180,8 @@ fn parse_header(head: &mut Head, line: &[u8]) -> Result<(), Reject> {
             return Err(Reject::BadRequest);
         }
         head.content_length = Some(n);
+    } else if name.eq_ignore_ascii_case(b"host") {
+        head.host = true;
     } else if name.eq_ignore_ascii_case(b"expect") {
         head.expect_continue = value.eq_ignore_ascii_case(b"100-continue");
     } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
@@ -268,8 +289,8 @@ async fn serve_connection(reader: &StreamReader, writer: &StreamWriter) -> Resul
                 }
             }
         }
-        if head.transfer_encoding {
-            return send_reject(writer, Reject::NotImplemented);
+        if let Some(why) = head.refusal() {
+            return send_reject(writer, why);
         }
         if let Some(line) = head.continue_line() {
             writer.write(line)?;
@@ -402,8 +423,8 @@ impl HttpProtocol {
                             }
                         },
                         Parse::Headers(head) if line.is_empty() => {
-                            if head.transfer_encoding {
-                                reject(&mut self.out, Reject::NotImplemented);
+                            if let Some(why) = head.refusal() {
+                                reject(&mut self.out, why);
                                 break true;
                             }
                             if let Some(line) = head.continue_line() {
@@ -530,6 +551,13 @@ async fn self_test(ev: &EventLoop, host: &str, port: u16) -> Result<(), Error> {
     expect(&reader, "pipelined POST with a body (2 of 2)", OK, None).await?;
     writer.write(b"GET /bye HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")?;
     expect(&reader, "GET with Connection: close", OK, CLOSE).await?;
+    expect_eof("  then", &reader).await?;
+    writer.close();
+
+    // HTTP/1.1 without Host (RFC 9112 3.2: 400), on its own connection.
+    let (reader, writer) = connect().await?;
+    writer.write(b"GET / HTTP/1.1\r\n\r\n")?;
+    expect(&reader, "HTTP/1.1 without Host", BAD, CLOSE).await?;
     expect_eof("  then", &reader).await?;
     writer.close();
 
