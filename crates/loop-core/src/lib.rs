@@ -9,8 +9,10 @@
 //! [`Remote`]. Errors that no caller can receive (a panicking callback) go
 //! to the loop's exception handler.
 //!
-//! Tasks and futures live one layer up, in `loop-futures`: this crate never
-//! names `std::future::Future`. Tasks plug in through [`Runnable`].
+//! Tasks and futures live one layer up, in `loop-futures`: this crate has no
+//! futures, tasks or awaiting of its own; tasks plug in through
+//! [`Runnable`], and [`TaskCell`] polls the pinned coroutine the layer above
+//! gives it (its one use of `std::future::Future`).
 //!
 //! # Examples
 //!

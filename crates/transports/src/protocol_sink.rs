@@ -13,8 +13,9 @@
 //!    ([`protocol_sink`]: `create_connection`, `create_server`,
 //!    `connect_accepted_socket`, `set_protocol`, and so the stream
 //!    helpers), gets a [`ReaderSink`]: the `recv` goes into its reader's
-//!    buffer (straight into a chunk, or for small messages through the
-//!    shared buffer into an exact copy; see `StreamReader::receive_with`),
+//!    buffer (straight into a chunk; small messages into the spare chunk
+//!    the last read left, or without one through the shared buffer into an
+//!    exact copy; see `StreamReader::receive_with`),
 //!    with the same wake-up and flow control as `feed_data`. Its other
 //!    callbacks are the protocol's own, and `get_protocol` finds it as
 //!    usual. Any other `Protocol` reads into the loop's shared buffer and

@@ -4,9 +4,10 @@
 //! and a protocol sees the bytes only during `data_received`; so one
 //! 256 KiB buffer serves every connection (a server with 1000 connections
 //! does not hold 1000 buffers). A `BufferedProtocol` receives into its
-//! own buffer instead, and so does a `StreamReaderProtocol` past small
-//! messages (small ones come through here and are copied into the
-//! reader's buffer).
+//! own buffer instead, and so does a `StreamReaderProtocol`: past small
+//! messages into a chunk of its reader's buffer, and small ones into the
+//! spare chunk its last read left, or, with none (a reader's first
+//! receives), through here and copied into the reader's buffer.
 
 use std::cell::RefCell;
 use std::rc::Rc;

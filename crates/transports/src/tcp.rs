@@ -14,8 +14,8 @@
 //! 2. Reads: up to [`READS_PER_WAKEUP`] reads of up to 256 KiB per event,
 //!    into one buffer shared by every transport of the loop (a
 //!    `BufferedProtocol` reads into its own buffer, a
-//!    `StreamReaderProtocol` past small messages into its reader's: see
-//!    [`protocol_sink`](crate::protocol_sink)). A short read means the
+//!    `StreamReaderProtocol` into its reader's, small messages too once a
+//!    read left a spare chunk: see [`protocol_sink`](crate::protocol_sink)). A short read means the
 //!    socket is drained (edge-triggered contract), unless the event also
 //!    said the peer closed, in which case reading goes on to see the EOF. A
 //!    full budget reschedules the source for the next iteration.

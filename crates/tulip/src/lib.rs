@@ -37,7 +37,7 @@
 pub use loop_core::{
     Builder, Clock, Descriptor, EventLoop, ExceptionContext, ExceptionHandler, Handle, LoopError,
     LoopStats, ManualClock, Remote, Runnable, RunnableId, SharedError, TimerHandle,
-    default_exception_handler, get_running_loop, signal,
+    check_running_loop, default_exception_handler, get_running_loop, signal,
 };
 pub use loop_futures::*;
 pub use loop_transports::*;
