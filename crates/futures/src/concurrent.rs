@@ -15,7 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{CancelledError, Error, InvalidStateError, TimeoutError};
+use crate::error::{CancelledError, Error, InvalidStateError, RuntimeError, TimeoutError};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
 type ConcurrentCallback<T> = Box<dyn FnOnce(&ConcurrentFuture<T>) + Send>;
@@ -119,8 +119,9 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
     ///
     /// # Errors
     ///
-    /// [`InvalidStateError`] if it is already running or finished.
-    pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidStateError> {
+    /// [`RuntimeError`] ("Future in unexpected state", as Python's) if it
+    /// is already running or finished.
+    pub fn set_running_or_notify_cancel(&self) -> Result<bool, RuntimeError> {
         let mut state = self.shared.state.lock();
         match state.status {
             Status::Cancelled => Ok(false),
@@ -128,7 +129,7 @@ impl<T: Send + 'static> ConcurrentFuture<T> {
                 state.status = Status::Running;
                 Ok(true)
             }
-            other => Err(InvalidStateError::new(format!(
+            other => Err(RuntimeError::new(format!(
                 "Future in unexpected state: {other:?}"
             ))),
         }

@@ -81,9 +81,10 @@ impl ManualClock {
         self.now.get()
     }
 
-    /// Moves the clock forward by `by`.
+    /// Moves the clock forward by `by` (`Duration::MAX`: a century on, as
+    /// [`EventLoop::time_after`](crate::EventLoop::time_after) saturates).
     pub fn advance(&self, by: Duration) {
-        self.now.set(self.now.get() + by);
+        self.now.set(saturating_after(self.now.get(), by));
     }
 
     /// Moves the clock to `when`; a `when` in the past is ignored, so time
@@ -101,6 +102,18 @@ impl Default for ManualClock {
     }
 }
 
+/// How far a time whose delay does not fit an `Instant` is put: a century
+/// (it never comes in practice; the time itself only if even that does not
+/// fit, which no supported clock reaches).
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + delay`, saturating a century on instead of overflowing.
+pub(crate) fn saturating_after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(FOREVER))
+        .unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +128,13 @@ mod tests {
         let other = clock.clone();
         other.advance(Duration::from_millis(1));
         assert_eq!(clock.now() - t0, Duration::from_millis(6));
+    }
+
+    #[test]
+    fn advancing_by_duration_max_saturates_instead_of_panicking() {
+        let clock = ManualClock::new();
+        let t0 = clock.now();
+        clock.advance(Duration::MAX);
+        assert!(clock.now() - t0 >= Duration::from_secs(99 * 365 * 24 * 3600));
     }
 }

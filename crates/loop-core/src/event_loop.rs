@@ -60,11 +60,6 @@ use crate::signals::Signals;
 use crate::slot_table::SlotTable;
 use crate::source::{Readiness, SourceHandler, SourceId, SourceSet};
 
-/// How far [`EventLoop::time_after`] puts a deadline whose delay does not
-/// fit an `Instant` (a century: it never comes in practice; the current time
-/// itself only if even that does not fit, which no supported clock reaches).
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A single-threaded event loop with asyncio's semantics.
@@ -488,10 +483,7 @@ impl EventLoop {
     /// never fires in practice.
     #[inline]
     pub fn time_after(&self, delay: Duration) -> Instant {
-        let now = self.time();
-        now.checked_add(delay)
-            .or_else(|| now.checked_add(FOREVER))
-            .unwrap_or(now)
+        crate::clock::saturating_after(self.time(), delay)
     }
 
     /// A `Send + Sync` handle for scheduling from other threads.
