@@ -39,20 +39,7 @@ impl BaseProtocol for Echo {
         self.transport = Some(transport);
     }
 
-    // Back-pressure, asyncio's rule: a peer that stops reading (the write
-    // buffer past its high-water mark) stops this side reading, so the
-    // responses it would owe cannot pile up without bound.
-    fn pause_writing(&mut self) {
-        if let Some(t) = &self.transport {
-            t.pause_reading();
-        }
-    }
-
-    fn resume_writing(&mut self) {
-        if let Some(t) = &self.transport {
-            t.resume_reading();
-        }
-    }
+    examples::pause_reading_while_writing_is_paused!();
 }
 
 impl Protocol for Echo {
@@ -74,20 +61,7 @@ impl BaseProtocol for BufferedEcho {
         self.transport = Some(transport);
     }
 
-    // Back-pressure, asyncio's rule: a peer that stops reading (the write
-    // buffer past its high-water mark) stops this side reading, so the
-    // responses it would owe cannot pile up without bound.
-    fn pause_writing(&mut self) {
-        if let Some(t) = &self.transport {
-            t.pause_reading();
-        }
-    }
-
-    fn resume_writing(&mut self) {
-        if let Some(t) = &self.transport {
-            t.resume_reading();
-        }
-    }
+    examples::pause_reading_while_writing_is_paused!();
 }
 
 impl BufferedProtocol for BufferedEcho {

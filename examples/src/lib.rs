@@ -1,5 +1,6 @@
 //! Examples live in this folder, one `[[example]]` per file. This library
-//! holds the one thing several of them share: reading command-line flags.
+//! holds what several of them share: reading command-line flags, and the
+//! flow-control methods of their echoing protocols.
 //!
 //! A flag's value that does not parse is an error naming the flag, never a
 //! silent fallback to the default (a mistyped `--port` would otherwise
@@ -46,6 +47,29 @@ where
     T::Err: Display,
 {
     Ok(optional_flag(args, name)?.unwrap_or(default))
+}
+
+/// The two `BaseProtocol` methods of asyncio's flow-control pattern, for a
+/// protocol that writes what it reads (an echo, a server answering
+/// requests): a peer that stops reading (the write buffer past its
+/// high-water mark) stops this side reading, so what it would owe cannot
+/// pile up without bound. Expands inside `impl BaseProtocol for P` where
+/// `P` has a `transport: Option<Transport>` field.
+#[macro_export]
+macro_rules! pause_reading_while_writing_is_paused {
+    () => {
+        fn pause_writing(&mut self) {
+            if let Some(t) = &self.transport {
+                t.pause_reading();
+            }
+        }
+
+        fn resume_writing(&mut self) {
+            if let Some(t) = &self.transport {
+                t.resume_reading();
+            }
+        }
+    };
 }
 
 #[cfg(test)]
