@@ -39,13 +39,20 @@ impl Lines {
         if self.done {
             return None;
         }
-        match self.reader.readline().await {
-            Ok(line) if line.is_empty() => {
-                self.done = true;
-                None
-            }
-            other => Some(other),
+        let line = self.reader.readline().await;
+        item(&mut self.done, line)
+    }
+}
+
+/// Invariant 2: an empty result (EOF) ends the iteration; anything else,
+/// an error included, is the next item.
+fn item(done: &mut bool, result: Result<Vec<u8>, Error>) -> Option<Result<Vec<u8>, Error>> {
+    match result {
+        Ok(bytes) if bytes.is_empty() => {
+            *done = true;
+            None
         }
+        other => Some(other),
     }
 }
 
@@ -79,25 +86,15 @@ impl Chunks {
             return None;
         }
         if self.size == 0 {
-            return self.refuse("chunk size must be at least 1");
+            self.done = true;
+            return Some(Err(Error::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "chunk size must be at least 1",
+            ))));
         }
         // Past isize::MAX, "up to everything there is" all the same.
         let n = isize::try_from(self.size).unwrap_or(isize::MAX);
-        match self.reader.read(n).await {
-            Ok(chunk) if chunk.is_empty() => {
-                self.done = true;
-                None
-            }
-            other => Some(other),
-        }
-    }
-
-    #[cold]
-    fn refuse(&mut self, message: &str) -> Option<Result<Vec<u8>, Error>> {
-        self.done = true;
-        Some(Err(Error::new(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            message,
-        ))))
+        let chunk = self.reader.read(n).await;
+        item(&mut self.done, chunk)
     }
 }
