@@ -16,10 +16,17 @@
 //!    run with no context: an `Rc` cannot cross threads.
 //!    `EventLoop::call_soon_threadsafe` called on the loop's own thread
 //!    captures the context like `call_soon`.
+//! 4. A context the loop leaves (after a callback, a reader, a signal
+//!    handler) is dropped under `catch_unwind`: a value's destructor that
+//!    panics is reported to the exception handler, never unwinds out of
+//!    the loop.
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
+
+use crate::exception::ExceptionContext;
 
 /// An opaque context value.
 pub type Context = Rc<dyn Any>;
@@ -80,7 +87,30 @@ pub(crate) fn enter(context: Option<Context>) -> Scope {
 impl Drop for Scope {
     fn drop(&mut self) {
         if let Some(prev) = self.prev.take() {
-            let _ = replace(prev);
+            let left = replace(prev);
+            if left.is_some() {
+                drop_reported(left);
+            }
+        }
+    }
+}
+
+/// Drops the context a scope left (invariant 4): if that was its last
+/// reference, the values in it are dropped here, and a destructor that
+/// panics is reported to the running loop's exception handler instead of
+/// unwinding out of the loop (Python reports an exception raised in
+/// `__del__` as "ignored" and goes on). Also while the scope is left by a
+/// panic: a panic caught inside a destructor does not abort.
+#[cold]
+#[inline(never)]
+fn drop_reported(left: Option<Context>) {
+    let outcome = panic::catch_unwind(AssertUnwindSafe(move || drop(left)));
+    if let Err(payload) = outcome {
+        let context = ExceptionContext::new("Exception ignored while dropping a task context")
+            .with_panic(payload);
+        match crate::context::get_running_loop() {
+            Ok(ev) => ev.call_exception_handler(context),
+            Err(_) => crate::exception::default_exception_handler(&context),
         }
     }
 }

@@ -173,3 +173,92 @@ fn a_signal_handler_runs_in_the_context_it_was_added_in() {
     assert!(ev.remove_signal_handler(SIGUSR2).unwrap());
     assert_eq!(seen.get(), Some(Some(9)));
 }
+
+/// A task context value whose destructor panics.
+struct PanicsOnDrop(&'static str);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0);
+    }
+}
+
+/// Records the messages and panic texts the exception handler receives.
+fn record_exceptions(ev: &EventLoop) -> Rc<std::cell::RefCell<Vec<(String, String)>>> {
+    let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let s = seen.clone();
+    ev.set_exception_handler(Some(
+        move |_: &EventLoop, context: loop_core::ExceptionContext| {
+            s.borrow_mut().push((
+                context.message().to_string(),
+                context.panic_message().unwrap_or_default().to_string(),
+            ));
+        },
+    ));
+    seen
+}
+
+#[test]
+fn a_context_value_whose_destructor_panics_is_reported_and_the_loop_goes_on() {
+    let ev = manual_loop();
+    let seen = record_exceptions(&ev);
+    let prev = task_context::replace(Some(Rc::new(PanicsOnDrop("context drop"))));
+    ev.call_soon(|_| {}).unwrap();
+    // The callback's slot now holds the context's only reference: it goes
+    // when the loop leaves the context after the callback.
+    drop(task_context::replace(prev));
+    let after = Rc::new(Cell::new(false));
+    let a = after.clone();
+    ev.call_soon(move |ev| {
+        a.set(true);
+        ev.stop();
+    })
+    .unwrap();
+    ev.run_forever()
+        .expect("the panic does not unwind out of run_forever");
+    assert!(after.get(), "the next callback ran");
+    assert_eq!(
+        *seen.borrow(),
+        vec![(
+            "Exception ignored while dropping a task context".to_string(),
+            "context drop".to_string()
+        )]
+    );
+    assert!(task_context::current().is_none());
+}
+
+#[test]
+fn a_panicking_reader_that_set_a_context_whose_destructor_panics_is_reported_twice() {
+    let ev = manual_loop();
+    let seen = record_exceptions(&ev);
+    let (a, mut b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    let fd = a.as_raw_fd();
+    let prev = task_context::replace(Some(Rc::new(Marker(3))));
+    ev.add_reader(fd, move |ev| {
+        ev.remove_reader(fd);
+        ev.stop();
+        // The loop leaves this new context while the panic unwinds; its
+        // destructor's panic is caught there, not a double panic (abort).
+        drop(task_context::replace(Some(Rc::new(PanicsOnDrop(
+            "in unwind",
+        )))));
+        panic!("reader failed");
+    })
+    .unwrap();
+    drop(task_context::replace(prev));
+    std::io::Write::write_all(&mut b, b"x").unwrap();
+    ev.run_forever().expect("run");
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[0],
+        (
+            "Exception ignored while dropping a task context".to_string(),
+            "in unwind".to_string()
+        )
+    );
+    assert_eq!(seen[1].1, "reader failed");
+    assert!(task_context::current().is_none());
+    drop(a);
+}
