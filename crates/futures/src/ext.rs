@@ -97,8 +97,14 @@ impl EventLoopExt for EventLoop {
         R: IntoTaskResult,
     {
         let site = Location::caller();
+        // Both refusals come before the coroutine is made a task, as
+        // asyncio's `_check_running` before `ensure_future`: a refused
+        // coroutine must not run later.
         if self.is_running() {
             return Err(LoopError::AlreadyRunning.into());
+        }
+        if loop_core::check_running_loop().is_ok() {
+            return Err(LoopError::AnotherLoopRunning.into());
         }
         let task = Task::spawn(self, aw, site)?;
         drive(self, &task)

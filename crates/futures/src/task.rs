@@ -233,7 +233,7 @@ impl<T: 'static> TaskHead<T> {
 
     /// Ends the task cancelled without running (more of) its coroutine.
     fn end_cancelled<F>(cell: &TaskCellOf<T, F>, msg: Option<&str>) {
-        cell.drop_body();
+        drop_body_reported(cell);
         let head = cell.head();
         head.core.cancel_now(msg);
         head.release();
@@ -281,13 +281,13 @@ where
                 }
             }
             Ok(Some(Poll::Ready(()))) => {
-                cell.drop_body();
+                drop_body_reported(&cell);
                 if let Some(output) = output {
                     head.finish(output.into_task_result());
                 }
             }
             Err(payload) => {
-                cell.drop_body();
+                drop_body_reported(&cell);
                 head.finish(Err(Error::Panic(PanicError::new(payload))));
             }
         }
@@ -303,7 +303,7 @@ where
                 .with_extra("task", h.name().to_string());
             ev.call_exception_handler(context);
         }
-        cell.drop_body();
+        drop_body_reported(&cell);
         let waiter = h.fut_waiter.take();
         drop(waiter);
         head.core.clear_waiters();
@@ -317,6 +317,22 @@ where
         if let Some(tasks) = sink.downcast_mut::<Vec<Pin<Rc<dyn TaskControl>>>>() {
             tasks.push(cell);
         }
+    }
+}
+
+/// Drops the task's coroutine (what is left of it). A destructor that
+/// panics there is reported to the exception handler, and the caller goes
+/// on to end the task: a task is never left pending because dropping its
+/// coroutine failed (the body is gone either way: an assignment that
+/// unwinds from the old value's drop still stores the new one).
+fn drop_body_reported<T: 'static, F>(cell: &TaskCellOf<T, F>) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| cell.drop_body())) {
+        let head = cell.head();
+        let context = ExceptionContext::new("Exception in dropping a task's coroutine")
+            .with_panic(payload)
+            .with_site(head.core.site())
+            .with_extra("task", head.header.name().to_string());
+        head.core.event_loop().call_exception_handler(context);
     }
 }
 
