@@ -21,10 +21,14 @@
 //!    value is dropped while one is borrowed: callbacks may call any loop
 //!    method, including from destructors.
 //! 3. A panic in a callback is caught at the run step and reported to the
-//!    exception handler; the iteration continues with the next entry.
+//!    exception handler; the iteration continues with the next entry. So is
+//!    a panic in the destructor of what the loop drops after it: the
+//!    closure of a reader that removed itself, the context it ran in, the
+//!    reported panic's payload.
 //! 4. After `close`, nothing can be scheduled (`LoopError::Closed`), and the
 //!    poller, its fds, all registrations, pending callbacks and runnables
-//!    have been released.
+//!    have been released, also when a destructor or `on_loop_closed` of
+//!    one of them panics (each is reported to the exception handler).
 //! 5. A non-blocking iteration of a loop with no fd, source or signal
 //!    registered skips the `epoll_wait` syscall: such a poll could only
 //!    report the cross-thread waker, whose queue is checked with an atomic
@@ -301,7 +305,7 @@ impl EventLoop {
         let (remote_items, notifier) = inner.remote.queue.close();
         inner.ready.borrow_mut().take_all();
         inner.timers.borrow_mut().clear();
-        let slots = std::mem::take(&mut *inner.slots.borrow_mut());
+        let slots = inner.slots.borrow_mut().take_all();
         let io_entries = {
             let poller = inner.poller.borrow();
             inner
@@ -326,22 +330,55 @@ impl EventLoop {
             }
         }
         let runnables = inner.runnables.borrow_mut().take_all();
-        drop((
-            remote_items,
-            notifier,
-            slots,
-            io_entries,
-            source_handlers,
-            signal_callbacks,
-        ));
+        // The user's values go one at a time, each under `catch_unwind`: a
+        // destructor (or `on_loop_closed`) that panics is reported and the
+        // rest of the teardown still happens (invariant 4).
+        drop(notifier);
+        for item in remote_items {
+            self.drop_reported(item);
+        }
+        for slot in slots {
+            self.drop_reported(slot.callback);
+            self.drop_reported(slot.context);
+        }
+        for (reader, writer) in io_entries {
+            self.drop_reported(reader);
+            self.drop_reported(writer);
+        }
+        for handler in source_handlers {
+            self.drop_reported(handler);
+        }
+        for callback in signal_callbacks {
+            self.drop_reported(callback);
+        }
         for entry in runnables {
-            entry.runnable.clone().on_loop_closed(self);
+            let runnable = entry.runnable.clone();
+            self.run_reported(move || runnable.on_loop_closed(self));
+            self.drop_reported(entry);
         }
         let extensions = std::mem::take(&mut *inner.extensions.borrow_mut());
-        drop(extensions);
+        for (_, extension) in extensions {
+            self.drop_reported(extension);
+        }
         let poller = inner.poller.borrow_mut().take();
         drop(poller);
         Ok(())
+    }
+
+    /// Drops `value` during `close`; see [`run_reported`](Self::run_reported).
+    fn drop_reported<T>(&self, value: T) {
+        self.run_reported(move || drop(value));
+    }
+
+    /// Runs `f` during `close` under `catch_unwind`: a panic (a user value's
+    /// destructor, a runnable's `on_loop_closed`) goes to the exception
+    /// handler instead of unwinding out of `close` half done.
+    fn run_reported(&self, f: impl FnOnce()) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+            self.call_exception_handler(
+                ExceptionContext::new("Exception in closing the event loop").with_panic(payload),
+            );
+        }
     }
 
     // ===== scheduling =====
@@ -654,15 +691,21 @@ impl EventLoop {
         if self.inner.closed.get() {
             return Err(LoopError::Closed);
         }
-        let poller = self.inner.poller.borrow();
-        let poller = poller.as_ref().ok_or(LoopError::Closed)?;
-        let id = self.inner.sources.borrow_mut().register(
-            poller.registry(),
-            fd.raw_fd(),
-            interest,
-            handler,
-        )?;
-        Ok(id)
+        let registered = {
+            let poller = self.inner.poller.borrow();
+            let poller = poller.as_ref().ok_or(LoopError::Closed)?;
+            self.inner.sources.borrow_mut().register(
+                poller.registry(),
+                fd.raw_fd(),
+                interest,
+                handler,
+            )
+        };
+        // A refused handler is dropped here, after the borrows.
+        registered.map_err(|(err, handler)| {
+            drop(handler);
+            LoopError::Io(err)
+        })
     }
 
     /// Changes the interest of a source. Returns false if `id` is not
@@ -810,16 +853,19 @@ impl EventLoop {
     pub fn call_exception_handler(&self, context: ExceptionContext) {
         let handler = self.inner.exception_handler.borrow().clone();
         match handler {
-            None => default_exception_handler(&context),
+            None => {
+                default_exception_handler(&context);
+                drop_context_quietly(context);
+            }
             Some(handler) => {
                 let description = context.to_string();
                 let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(self, context)));
                 if let Err(payload) = outcome {
-                    default_exception_handler(
-                        &ExceptionContext::new("Unhandled error in exception handler")
-                            .with_panic(payload)
-                            .with_extra("context", description),
-                    );
+                    let context = ExceptionContext::new("Unhandled error in exception handler")
+                        .with_panic(payload)
+                        .with_extra("context", description);
+                    default_exception_handler(&context);
+                    drop_context_quietly(context);
                 }
             }
         }
@@ -1183,7 +1229,7 @@ impl EventLoop {
             return;
         };
         self.run_guarded(Some(site), || callback(self));
-        let leftover = {
+        let leftover: Option<crate::io::IoCallback> = {
             let poller = self.inner.poller.borrow();
             match poller.as_ref() {
                 Some(poller) => self.inner.io.borrow_mut().restore_callback(
@@ -1197,7 +1243,11 @@ impl EventLoop {
                 None => Some(callback),
             }
         };
-        drop(leftover);
+        // A callback that removed or replaced itself comes back here: its
+        // destructor is the user's code too, so it runs guarded.
+        if let Some(leftover) = leftover {
+            self.run_guarded(Some(site), move || drop(leftover));
+        }
     }
 
     /// Runs one callback: catches its panic (invariant 3) and, in debug
@@ -1282,6 +1332,20 @@ impl Drop for Inner {
         for sig in signals.signals() {
             signals.remove(None, sig);
         }
+    }
+}
+
+/// Drops a reported context: its panic payload is the user's value, and a
+/// destructor of it that panics must not unwind out of the loop. That
+/// panic is logged, and its own payload leaked rather than dropped (it
+/// could panic again), as std's test harness does.
+fn drop_context_quietly(context: ExceptionContext) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(context))) {
+        tracing::error!(
+            target: "tulip",
+            "the destructor of a reported panic's payload panicked; that panic is ignored"
+        );
+        Box::leak(payload);
     }
 }
 

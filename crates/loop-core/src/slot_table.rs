@@ -153,6 +153,16 @@ impl SlotTable {
         self.len
     }
 
+    /// Removes every occupied slot and returns them, in key order, for the
+    /// loop's close to drop one at a time.
+    pub(crate) fn take_all(&mut self) -> Vec<Slot> {
+        let slots = (0..self.top)
+            .filter_map(|key| self.try_remove(key))
+            .collect();
+        *self = SlotTable::default();
+        slots
+    }
+
     /// If no slot is occupied, hands out keys from 0 upwards again, in
     /// order, keeping the entries' memory: O(1), as every entry is then
     /// vacant and owns nothing (invariant 2). After timers fired out of

@@ -198,16 +198,20 @@ impl SourceSet {
         fd: RawFd,
         interest: Interest,
         handler: Rc<dyn SourceHandler>,
-    ) -> std::io::Result<SourceId> {
+    ) -> Result<SourceId, (std::io::Error, Rc<dyn SourceHandler>)> {
         let generation = self.next_gen;
         self.next_gen = (self.next_gen + 1) & GEN_MASK;
         let vacant = self.entries.vacant_entry();
         let key = vacant.key() as u32;
-        registry.register(
+        // A refused fd hands the handler back: the caller drops it outside
+        // the loop's borrows (its destructor may use the loop).
+        if let Err(err) = registry.register(
             &mut mio::unix::SourceFd(&fd),
             token(key, generation),
             interest,
-        )?;
+        ) {
+            return Err((err, handler));
+        }
         vacant.insert(SourceEntry {
             generation,
             fd,

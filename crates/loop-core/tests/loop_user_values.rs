@@ -262,3 +262,165 @@ fn a_panicking_reader_that_set_a_context_whose_destructor_panics_is_reported_twi
     assert!(task_context::current().is_none());
     drop(a);
 }
+
+/// A value whose destructor panics unless already unwinding.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("bomb");
+        }
+    }
+}
+
+/// A source handler whose destructor uses the loop.
+struct StatsOnDrop {
+    ev: EventLoop,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl loop_core::SourceHandler for StatsOnDrop {
+    fn on_ready(self: Rc<Self>, _ev: &EventLoop, _readiness: loop_core::Readiness) {}
+}
+
+impl Drop for StatsOnDrop {
+    fn drop(&mut self) {
+        let _ = self.ev.stats();
+        self.dropped.set(true);
+    }
+}
+
+#[test]
+fn register_source_on_a_bad_fd_is_an_error_and_drops_the_handler_outside_the_borrow() {
+    let ev = manual_loop();
+    let dropped = Rc::new(Cell::new(false));
+    let handler: Rc<dyn loop_core::SourceHandler> = Rc::new(StatsOnDrop {
+        ev: ev.clone(),
+        dropped: dropped.clone(),
+    });
+    let err = ev
+        .register_source(987_654, loop_core::Interest::READABLE, handler)
+        .expect_err("a bad fd is refused");
+    assert!(matches!(err, LoopError::Io(_)), "{err:?}");
+    assert!(dropped.get());
+    // The loop goes on.
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    ev.call_soon(move |ev| {
+        r.set(true);
+        ev.stop();
+    })
+    .unwrap();
+    ev.run_forever().unwrap();
+    assert!(ran.get());
+}
+
+#[test]
+fn a_reader_that_removes_itself_and_whose_closure_panics_on_drop_is_reported() {
+    let ev = manual_loop();
+    let seen = record_exceptions(&ev);
+    let (a, mut b) = UnixStream::pair().unwrap();
+    a.set_nonblocking(true).unwrap();
+    std::io::Write::write_all(&mut b, b"x").unwrap();
+    let fd = a.as_raw_fd();
+    let bomb = Bomb;
+    ev.add_reader(fd, move |ev| {
+        let _keep = &bomb;
+        ev.remove_reader(fd);
+    })
+    .unwrap();
+    let after = Rc::new(Cell::new(false));
+    let a2 = after.clone();
+    ev.call_later(Duration::from_secs(1), move |ev| {
+        a2.set(true);
+        ev.stop();
+    })
+    .unwrap();
+    ev.run_forever()
+        .expect("the panic does not unwind out of run_forever");
+    assert!(after.get(), "the loop went on");
+    assert_eq!(
+        *seen.borrow(),
+        vec![("Exception in callback".to_string(), "bomb".to_string())]
+    );
+}
+
+#[test]
+fn a_panic_payload_whose_destructor_panics_does_not_escape_the_loop() {
+    // With the default handler (which logs the context, then drops it) and
+    // with one of the user's (which gets the context and drops it itself).
+    for custom in [false, true] {
+        let ev = manual_loop();
+        let handled = Rc::new(Cell::new(0));
+        if custom {
+            let h = handled.clone();
+            ev.set_exception_handler(Some(
+                move |_: &EventLoop, _: loop_core::ExceptionContext| h.set(h.get() + 1),
+            ));
+        }
+        ev.call_soon(|_| std::panic::panic_any(Bomb)).unwrap();
+        let after = Rc::new(Cell::new(false));
+        let a = after.clone();
+        ev.call_soon(move |ev| {
+            a.set(true);
+            ev.stop();
+        })
+        .unwrap();
+        ev.run_forever().expect("run");
+        assert!(
+            after.get(),
+            "the next callback ran (custom handler: {custom})"
+        );
+        // The user's handler is called once; its drop of the payload
+        // panicking is the handler's own panic, caught and logged.
+        assert_eq!(handled.get(), usize::from(custom));
+    }
+}
+
+/// A runnable that records `on_loop_closed`.
+struct Told(Rc<Cell<bool>>);
+
+impl loop_core::Runnable for Told {
+    fn run(self: std::pin::Pin<Rc<Self>>, _ev: &EventLoop) {}
+
+    fn on_loop_closed(self: std::pin::Pin<Rc<Self>>, _ev: &EventLoop) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn close_reports_panicking_destructors_and_finishes_the_teardown() {
+    let ev = manual_loop();
+    let seen = record_exceptions(&ev);
+    let told = Rc::new(Cell::new(false));
+    ev.spawn_runnable(Rc::pin(Told(told.clone()))).unwrap();
+    let (first, second) = (Bomb, Bomb);
+    ev.call_soon(move |_| drop(first)).unwrap();
+    ev.call_later(Duration::from_secs(5), move |_| drop(second))
+        .unwrap();
+    let (a, _b) = UnixStream::pair().unwrap();
+    let fd = a.as_raw_fd();
+    let bomb = Bomb;
+    ev.add_reader(fd, move |_| {
+        let _keep = &bomb;
+    })
+    .unwrap();
+    ev.close().expect("close does not unwind");
+    assert!(ev.is_closed());
+    assert!(told.get(), "the runnable was told the loop closed");
+    let stats = ev.stats();
+    assert_eq!(
+        (stats.callbacks, stats.io_registrations, stats.runnables),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for (message, panic) in seen.iter() {
+        assert_eq!(
+            (message.as_str(), panic.as_str()),
+            ("Exception in closing the event loop", "bomb")
+        );
+    }
+}
