@@ -969,6 +969,38 @@ mod base_task_tests {
         assert_eq!(run(&ev, shield(&fut)).unwrap(), 42);
     }
 
+    /// The shortcut with a cancelled inner: asyncio returns the inner
+    /// itself, so the outer is cancelled with the inner's message.
+    ///
+    /// CPython: BaseTaskTests.test_shield_shortcut (the cancelled case)
+    #[test]
+    fn test_shield_shortcut_cancelled() {
+        let (ev, _clock) = test_loop();
+        let fut = ev.create_future::<i32>();
+        assert!(fut.cancel(Some("inner msg")));
+        let outer = shield(&fut);
+        assert!(outer.cancelled());
+        match run(&ev, outer) {
+            Err(Error::Cancelled(c)) => assert_eq!(c.message(), Some("inner msg")),
+            other => panic!("expected CancelledError, got {other:?}"),
+        }
+    }
+
+    /// The shortcut with a failed inner: the outer fails with its error.
+    ///
+    /// CPython: BaseTaskTests.test_shield_shortcut (the failed case)
+    #[test]
+    fn test_shield_shortcut_exception() {
+        let (ev, _clock) = test_loop();
+        let fut = ev.create_future::<i32>();
+        let error = boom("inner failed");
+        fut.set_exception(error.clone()).unwrap();
+        let outer = shield(&fut);
+        assert!(outer.done() && !outer.cancelled());
+        let err = run(&ev, outer).unwrap_err();
+        assert!(same_error(&err, &error), "{err:?}");
+    }
+
     /// Cancelling the task that awaits a shield does not affect the
     /// shielded task.
     ///

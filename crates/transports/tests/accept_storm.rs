@@ -108,9 +108,11 @@ fn client(
             let seen = ticks.load(Ordering::SeqCst);
             let mut waited = 0;
             while ticks.load(Ordering::SeqCst) == seen {
-                if waited == 5000 {
+                // A starved loop never ticks; a slow machine ticks late:
+                // the bound is generous (it only turns a hang into an error).
+                if waited == 30_000 {
                     return Err(io::Error::other(format!(
-                        "round {round}: no timer tick within 5 s"
+                        "round {round}: no timer tick within 30 s"
                     )));
                 }
                 thread::sleep(Duration::from_millis(1));

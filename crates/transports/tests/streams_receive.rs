@@ -29,6 +29,39 @@ use support::{
     Harness, Hooks, Parked, Recorder, TestServer, connect, iterations, pattern, wait_until,
 };
 
+/// asyncio's two thresholds, to the byte: reading pauses once more than
+/// `2 × limit` bytes are buffered (exactly `2 × limit` does not pause) and
+/// resumes once a read leaves `limit` or fewer (`limit + 1` does not).
+#[test]
+fn reading_pauses_past_twice_the_limit_and_resumes_at_the_limit() {
+    const L: usize = 8;
+    let h = Harness::new();
+    h.run(|ev| async move {
+        let parked = Parked::start(&ev, Some(L)).await?;
+        let ((_client_r, client_w), (reader, writer)) = parked.connect(&ev).await?;
+        let transport = writer.transport().clone();
+        client_w.write(&[b'x'; 2 * L])?;
+        let r = reader.clone();
+        wait_until("2 × limit buffered", move || r.buffered() == 2 * L).await?;
+        assert!(transport.is_reading(), "exactly 2 × limit does not pause");
+        client_w.write(b"y")?;
+        let t = transport.clone();
+        wait_until("reading paused", move || !t.is_reading()).await?;
+        assert_eq!(reader.buffered(), 2 * L + 1);
+        assert_eq!(reader.readexactly(L).await?, [b'x'; L]);
+        assert_eq!(reader.buffered(), L + 1);
+        assert!(!transport.is_reading(), "limit + 1 left: still paused");
+        assert_eq!(reader.readexactly(1).await?, b"x");
+        assert_eq!(reader.buffered(), L);
+        assert!(transport.is_reading(), "limit left: resumed");
+        writer.close();
+        client_w.close();
+        parked.server.close();
+        parked.server.wait_closed().await?;
+        Ok(())
+    });
+}
+
 #[test]
 fn bulk_data_through_a_small_limit_pauses_resumes_and_arrives_intact() {
     const TOTAL: usize = 2 * 1024 * 1024;
