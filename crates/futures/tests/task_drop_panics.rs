@@ -61,6 +61,16 @@ fn record(ev: &EventLoop) -> Rc<RefCell<Vec<(String, String)>>> {
 
 const DROP_REPORT: &str = "Exception in dropping a task's coroutine";
 
+/// A task that holds a [`Bomb`] and waits on a future nobody completes.
+fn suspended_with_a_bomb(ev: &EventLoop) -> loop_futures::Task<()> {
+    let never = ev.create_future::<()>();
+    ev.create_task(async move {
+        let _b = Bomb;
+        never.await
+    })
+    .unwrap()
+}
+
 fn assert_one_drop_report(log: &RefCell<Vec<(String, String)>>) {
     assert_eq!(
         *log.borrow(),
@@ -92,13 +102,7 @@ fn a_task_cancelled_before_its_first_step_ends_cancelled_when_its_drop_panics() 
 fn an_aborted_task_ends_cancelled_when_its_drop_panics() {
     let ev = manual_loop();
     let log = record(&ev);
-    let never = ev.create_future::<()>();
-    let task = ev
-        .create_task(async move {
-            let _b = Bomb;
-            never.await
-        })
-        .unwrap();
+    let task = suspended_with_a_bomb(&ev);
     let t = task.clone();
     ev.call_later(Duration::from_secs(1), move |_| t.abort())
         .unwrap();
@@ -160,13 +164,7 @@ fn a_task_whose_body_panics_fails_with_that_panic_when_its_drop_panics_too() {
 fn closing_the_loop_reports_a_pending_tasks_drop_panic_and_finishes_closing() {
     let ev = manual_loop();
     let log = record(&ev);
-    let never = ev.create_future::<()>();
-    let task = ev
-        .create_task(async move {
-            let _b = Bomb;
-            never.await
-        })
-        .unwrap();
+    let task = suspended_with_a_bomb(&ev);
     ev.run_until_complete(yield_now()).unwrap();
     assert!(!task.done());
     ev.close().unwrap();
@@ -191,13 +189,7 @@ fn run_returns_when_an_aborted_tasks_drop_panicked() {
             ev.set_exception_handler(Some(move |_: &EventLoop, _: ExceptionContext| {
                 r.set(r.get() + 1)
             }));
-            let never = ev.create_future::<()>();
-            let task = ev
-                .create_task(async move {
-                    let _b = Bomb;
-                    never.await
-                })
-                .unwrap();
+            let task = suspended_with_a_bomb(&ev);
             yield_now().await?;
             let t = task.clone();
             ev.call_soon(move |_| t.abort()).unwrap();

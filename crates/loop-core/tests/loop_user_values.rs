@@ -174,6 +174,18 @@ fn a_signal_handler_runs_in_the_context_it_was_added_in() {
     assert_eq!(seen.get(), Some(Some(9)));
 }
 
+/// Schedules a callback that stops the loop; the flag says it ran.
+fn ran_then_stop(ev: &EventLoop) -> Rc<Cell<bool>> {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    ev.call_soon(move |ev| {
+        r.set(true);
+        ev.stop();
+    })
+    .unwrap();
+    ran
+}
+
 /// A task context value whose destructor panics.
 struct PanicsOnDrop(&'static str);
 
@@ -207,13 +219,7 @@ fn a_context_value_whose_destructor_panics_is_reported_and_the_loop_goes_on() {
     // The callback's slot now holds the context's only reference: it goes
     // when the loop leaves the context after the callback.
     drop(task_context::replace(prev));
-    let after = Rc::new(Cell::new(false));
-    let a = after.clone();
-    ev.call_soon(move |ev| {
-        a.set(true);
-        ev.stop();
-    })
-    .unwrap();
+    let after = ran_then_stop(&ev);
     ev.run_forever()
         .expect("the panic does not unwind out of run_forever");
     assert!(after.get(), "the next callback ran");
@@ -305,13 +311,7 @@ fn register_source_on_a_bad_fd_is_an_error_and_drops_the_handler_outside_the_bor
     assert!(matches!(err, LoopError::Io(_)), "{err:?}");
     assert!(dropped.get());
     // The loop goes on.
-    let ran = Rc::new(Cell::new(false));
-    let r = ran.clone();
-    ev.call_soon(move |ev| {
-        r.set(true);
-        ev.stop();
-    })
-    .unwrap();
+    let ran = ran_then_stop(&ev);
     ev.run_forever().unwrap();
     assert!(ran.get());
 }
@@ -360,13 +360,7 @@ fn a_panic_payload_whose_destructor_panics_does_not_escape_the_loop() {
             ));
         }
         ev.call_soon(|_| std::panic::panic_any(Bomb)).unwrap();
-        let after = Rc::new(Cell::new(false));
-        let a = after.clone();
-        ev.call_soon(move |ev| {
-            a.set(true);
-            ev.stop();
-        })
-        .unwrap();
+        let after = ran_then_stop(&ev);
         ev.run_forever().expect("run");
         assert!(
             after.get(),
