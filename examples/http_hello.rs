@@ -8,7 +8,8 @@
 //! request bodies with `Content-Length` read and dropped (after a
 //! `100 Continue` when the client sent `Expect: 100-continue`), and
 //! `400 Bad Request` (then close) for a malformed request or an HTTP/1.1
-//! one without `Host`. A client that sends without reading its responses
+//! one without `Host`. Every final response carries a `Date` header. A
+//! client that sends without reading its responses
 //! makes the server stop reading (flow control), not buffer without bound.
 //!
 //! By default it serves on an ephemeral port, checks itself with raw
@@ -24,7 +25,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use examples::{arg, flag};
+use examples::{DateCache, arg, flag};
 use std::io::Write;
 use std::time::Duration;
 
@@ -190,9 +191,22 @@ fn parse_header(head: &mut Head, line: &[u8]) -> Result<(), Reject> {
     Ok(())
 }
 
+thread_local! {
+    /// The `Date` header's value, formatted once a second.
+    static DATE: DateCache = DateCache::default();
+}
+
+/// The `Date` header every final response carries (RFC 9110 §6.6.1).
+fn date_header(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"Date: ");
+    DATE.with(|date| date.write_now(out));
+    out.extend_from_slice(b"\r\n");
+}
+
 /// The answer to a well-formed request.
 fn respond(out: &mut Vec<u8>, head: &Head) {
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nServer: tulip\r\nContent-Type: text/plain\r\n");
+    date_header(out);
     out.extend_from_slice(format!("Content-Length: {}\r\n", BODY.len()).as_bytes());
     if !head.keeps_alive() {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -217,6 +231,7 @@ fn reject(out: &mut Vec<u8>, why: Reject) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status);
     out.extend_from_slice(b"\r\nServer: tulip\r\nContent-Type: text/plain\r\n");
+    date_header(out);
     out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     out.extend_from_slice(b"Connection: close\r\n\r\n");
     out.extend_from_slice(body);
@@ -452,6 +467,7 @@ impl HttpProtocol {
 struct Response {
     status: String,
     connection: Option<String>,
+    date: Option<String>,
     body: Vec<u8>,
 }
 
@@ -459,6 +475,7 @@ async fn read_response(reader: &StreamReader) -> Result<Response, Error> {
     let status_line = reader.readuntil(b"\r\n").await?;
     let status = String::from_utf8_lossy(trim_eol(&status_line)).into_owned();
     let mut connection = None;
+    let mut date = None;
     let mut length = 0;
     loop {
         let line = reader.readuntil(b"\r\n").await?;
@@ -476,12 +493,15 @@ async fn read_response(reader: &StreamReader) -> Result<Response, Error> {
                 .map_err(|_| Error::msg(format!("bad Content-Length {value:?}")))?;
         } else if name.eq_ignore_ascii_case("connection") {
             connection = Some(value.to_ascii_lowercase());
+        } else if name.eq_ignore_ascii_case("date") {
+            date = Some(value.to_string());
         }
     }
     let body = reader.readexactly(length).await?;
     Ok(Response {
         status,
         connection,
+        date,
         body,
     })
 }
@@ -496,7 +516,13 @@ async fn expect(
 ) -> Result<(), Error> {
     let got = read_response(reader).await?;
     let body_ok = !status.starts_with("HTTP/1.1 200") || got.body == BODY;
-    if got.status != status || got.connection.as_deref() != connection || !body_ok {
+    // Every final (non-1xx) response is dated: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    let date_ok = status.starts_with("HTTP/1.1 1")
+        || got
+            .date
+            .as_deref()
+            .is_some_and(|d| d.len() == 29 && d.ends_with(" GMT"));
+    if got.status != status || got.connection.as_deref() != connection || !body_ok || !date_ok {
         return Err(Error::msg(format!(
             "{what}: expected {status:?} (Connection: {connection:?}), got {got:?}"
         )));

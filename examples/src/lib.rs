@@ -1,6 +1,7 @@
 //! Examples live in this folder, one `[[example]]` per file. This library
 //! holds what several of them share: reading command-line flags, and the
-//! flow-control methods of their echoing protocols.
+//! flow-control methods of their echoing protocols; and what the HTTP
+//! example needs that is not about the loop (the `Date` header's value).
 //!
 //! A flag's value that does not parse is an error naming the flag, never a
 //! silent fallback to the default (a mistyped `--port` would otherwise
@@ -8,6 +9,10 @@
 
 use std::fmt::Display;
 use std::str::FromStr;
+
+mod http_date;
+
+pub use http_date::{DateCache, http_date};
 
 /// The value after the flag `name` in `args`, if the flag is given.
 pub fn arg(args: &[String], name: &str) -> Option<String> {
