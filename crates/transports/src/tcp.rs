@@ -29,13 +29,17 @@
 //! 5. `connection_lost` is called exactly once, and only if
 //!    `connection_made` was; nothing is called after it.
 //! 6. A panic in a protocol method is reported to the exception handler and
-//!    closes this connection only.
+//!    closes this connection only. A protocol's destructor is guarded too:
+//!    teardown drops the protocol last, after the server forgot the
+//!    connection, and a protocol replaced by `set_protocol` is dropped in a
+//!    loop callback, never in the middle of a read.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use loop_core::{EventLoop, ExceptionContext, Interest, Readiness, SourceHandler, SourceId};
@@ -182,7 +186,15 @@ impl TcpInner {
 
     pub(crate) fn set_protocol(&self, sink: Rc<dyn ProtocolSink>) {
         let old = self.protocol.replace(Some(sink));
-        drop(old);
+        // The old protocol goes in a loop callback: called from one of its
+        // own methods (data_received hands over), the read path holds it
+        // until the method returns, and its destructor, if it panicked
+        // there, would unwind out of the read between two rounds (a FIN
+        // already seen never read). The callback runs guarded; a closed
+        // loop refuses it and it is dropped here.
+        if let Some(old) = old {
+            let _ = self.ev.call_soon(move |_| drop(old));
+        }
     }
 
     fn deliver_connection_made(self: &Rc<Self>, transport: Transport) {
@@ -811,10 +823,20 @@ impl TcpInner {
         let sock = self.sock.borrow_mut().take();
         drop(sock);
         let protocol = self.protocol.borrow_mut().take();
-        drop(protocol);
         self.deferred.borrow_mut().clear();
         if let Some(on_closed) = self.on_closed.take() {
             on_closed();
+        }
+        // Last, once the server has forgotten the connection: the
+        // protocol's destructor is the user's code, and a panic in it is
+        // reported, not let stop the bookkeeping above.
+        if let Some(protocol) = protocol {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(protocol))) {
+                let context = ExceptionContext::new("Protocol destructor panicked")
+                    .with_panic(payload)
+                    .with_extra("transport", format!("{:?}", self.peer));
+                self.ev.call_exception_handler(context);
+            }
         }
     }
 

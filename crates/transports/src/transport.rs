@@ -161,7 +161,9 @@ impl Transport {
         }
     }
 
-    /// Replaces the protocol (asyncio's `set_protocol`).
+    /// Replaces the protocol (asyncio's `set_protocol`). The old one is
+    /// dropped in a loop callback of the next iteration (it may be the
+    /// protocol whose method is calling this).
     pub fn set_protocol<P: Protocol>(&self, protocol: Rc<RefCell<P>>) {
         self.inner.set_protocol(protocol_sink(protocol));
     }
