@@ -7,7 +7,8 @@
 //! 2. Worker threads are started lazily, one per job that finds no idle
 //!    worker, up to `max_workers`.
 //! 3. A panicking job fails its future with [`Error::Panic`]; the worker
-//!    survives.
+//!    survives, also a panic nobody can receive (a raw [`Job`] given to
+//!    `execute`, a cancelled job's destructor), which is logged.
 //! 4. Dropping the last handle shuts the pool down without waiting.
 
 use std::collections::VecDeque;
@@ -123,6 +124,11 @@ where
     F: FnOnce() -> T,
 {
     if !matches!(future.set_running_or_notify_cancel(), Ok(true)) {
+        // Cancelled: the job is dropped unrun, its destructor guarded like
+        // its call.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(f))) {
+            log_worker_panic(payload);
+        }
         return;
     }
     let outcome = match panic::catch_unwind(AssertUnwindSafe(f)) {
@@ -131,6 +137,21 @@ where
     };
     if let Err(err) = outcome {
         tracing::debug!(target: "tulip", %err, "executor job finished a future that was already done");
+    }
+}
+
+/// A panic on a worker thread outside a submitted function's call (a raw
+/// job, a cancelled job's destructor): nobody can receive it, so it is
+/// logged; a payload whose own drop panics is leaked.
+fn log_worker_panic(payload: Box<dyn std::any::Any + Send>) {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<non-string payload>");
+    tracing::error!(target: "tulip", panic = message, "executor job panicked on a worker thread");
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        Box::leak(again);
     }
 }
 
@@ -183,7 +204,11 @@ impl Pool {
         loop {
             if let Some(job) = state.jobs.pop_front() {
                 drop(state);
-                job();
+                // A raw `Job` (`Executor::execute`) that panics must not
+                // take the worker with it: the pool counts it as alive.
+                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(job)) {
+                    log_worker_panic(payload);
+                }
                 state = self.state.lock();
                 continue;
             }

@@ -18,6 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use loop_core::get_running_loop;
@@ -409,28 +410,60 @@ impl<T: 'static, S: QueueStore<T> + 'static> Queue<T, S> {
     /// counted as done for `join`). Every waiter is woken.
     ///
     /// Equivalent of asyncio 3.13's `Queue.shutdown`.
+    ///
+    /// # Panics
+    ///
+    /// If an item's destructor panics, with that panic, once the queue's
+    /// state is settled: every waiter woken, the count for `join` updated,
+    /// every other item dropped.
     pub fn shutdown(&self, immediate: bool) {
         let inner = &self.inner;
         inner.shutdown.set(true);
-        if immediate {
-            // The items are dropped after the queue's borrow ends: an
-            // item's `Drop` may use the queue.
+        // The items are dropped after the queue's borrow ends (an item's
+        // `Drop` may use the queue) and after the state is settled (it may
+        // panic).
+        let items = if immediate {
             let items = std::mem::take(&mut *inner.items.borrow_mut());
-            let dropped = items.len();
-            drop(items);
-            let unfinished = inner.unfinished.get().saturating_sub(dropped);
+            let unfinished = inner.unfinished.get().saturating_sub(items.len());
             inner.unfinished.set(unfinished);
             if unfinished == 0 {
                 inner.finished.set();
             }
-        }
+            Some(items)
+        } else {
+            None
+        };
         wake_all(&inner.getters);
         wake_all(&inner.putters);
+        if let Some(items) = items {
+            drop_each(items);
+        }
     }
 
     /// True once [`shutdown`](Queue::shutdown) was called.
     pub fn is_shutdown(&self) -> bool {
         self.inner.shutdown.get()
+    }
+}
+
+/// Drops every item, one at a time: a destructor that panics does not stop
+/// the others from being dropped (a second panic while the first unwinds
+/// would abort); the first panic is resumed at the end, the others'
+/// payloads are leaked (their own drop could panic again).
+fn drop_each<T, S: QueueStore<T>>(mut items: S) {
+    let mut first = None;
+    while let Some(item) = items.pop() {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(item))) {
+            match first {
+                None => first = Some(payload),
+                Some(_) => {
+                    Box::leak(payload);
+                }
+            }
+        }
+    }
+    if let Some(payload) = first {
+        panic::resume_unwind(payload);
     }
 }
 

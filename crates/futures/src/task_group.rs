@@ -13,10 +13,15 @@
 //!    children failed: then the error group wins and the outer cancellation
 //!    is requested again, so the parent's next await delivers it.
 //! 4. No child can be added once the group is shutting down or finished.
+//! 5. A body that panics is treated as one that failed (the children are
+//!    cancelled and awaited), then the panic resumes: the parent task fails
+//!    with [`Error::Panic`] and no child outlives the group.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
+use std::task::Poll;
 
 use loop_core::{EventLoop, ExceptionContext, get_running_loop};
 
@@ -94,8 +99,27 @@ impl TaskGroup {
                 on_completed: RefCell::new(None),
             }),
         };
-        let result = body(group.clone()).await.map_err(Into::into);
-        group.exit(result).await
+        // A panic in the body ends it like an error: the children are
+        // cancelled and waited for (invariant 1), then the panic goes on
+        // (asyncio's `__aexit__` with a `BaseException`: the children
+        // cancelled, then that exception raised, not grouped).
+        let mut body = std::pin::pin!(body(group.clone()));
+        let outcome = std::future::poll_fn(|cx| {
+            match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                Err(payload) => Poll::Ready(Err(payload)),
+            }
+        })
+        .await;
+        match outcome {
+            Ok(result) => group.exit(result.map_err(Into::into)).await,
+            Err(payload) => {
+                let aborted = RuntimeError::new("the TaskGroup's body panicked");
+                let _ = group.exit::<T>(Err(aborted.into())).await;
+                panic::resume_unwind(payload)
+            }
+        }
     }
 
     async fn exit<T>(&self, result: Result<T, Error>) -> Result<T, Error> {

@@ -13,6 +13,9 @@
 //!    failed with `Cancelled` does it return `Timeout`. A result that the
 //!    body produced anyway is returned as is (never lost), and an outer
 //!    cancellation is never swallowed.
+//! 4. A scope whose `run` is dropped before its body finished leaves too:
+//!    its timer is disarmed, and a cancellation it requested that was not
+//!    delivered is taken back, so it never cancels the task's later work.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -183,8 +186,38 @@ impl Timeout {
         E: Into<Error>,
     {
         self.enter()?;
+        // Dropped before the body finished (the losing branch of a select,
+        // a combinator giving up): the scope leaves as it would have.
+        let mut left = LeaveOnDrop {
+            scope: self,
+            armed: true,
+        };
         let result = body.await.map_err(Into::into);
+        left.armed = false;
         self.exit(result)
+    }
+
+    /// The scope's exit when `run` is dropped before its body finished:
+    /// the timer is disarmed (it must not cancel the task's later work),
+    /// and a cancellation the scope requested and nobody received is taken
+    /// back with `uncancel`.
+    fn abandon(&self) {
+        let inner = &self.inner;
+        let handle = inner.handle.borrow_mut().take();
+        if let Some(handle) = handle {
+            handle.cancel();
+        }
+        match inner.state.get() {
+            State::Expiring => {
+                inner.state.set(State::Expired);
+                let task = inner.task.borrow().clone();
+                if let Some(task) = task {
+                    task.uncancel();
+                }
+            }
+            State::Entered => inner.state.set(State::Exited),
+            _ => {}
+        }
     }
 
     fn enter(&self) -> Result<(), Error> {
@@ -225,6 +258,20 @@ impl Timeout {
             _ => {}
         }
         result
+    }
+}
+
+/// Calls [`Timeout::abandon`] if `run` is dropped before its body ended.
+struct LeaveOnDrop<'a> {
+    scope: &'a Timeout,
+    armed: bool,
+}
+
+impl Drop for LeaveOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.scope.abandon();
+        }
     }
 }
 
