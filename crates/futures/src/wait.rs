@@ -3,8 +3,9 @@
 //!
 //! Invariants:
 //! 1. Neither cancels the tasks it waits on, also on timeout (asyncio).
-//! 2. Their done callbacks are removed when the wait ends, so a long-lived
-//!    task does not accumulate callbacks of waits that are over.
+//! 2. Their done callbacks are removed when the wait ends (also when its
+//!    future is dropped mid-wait, with its timer), so a long-lived task
+//!    does not accumulate callbacks of waits that are over.
 //! 3. `as_completed` yields each task exactly once, in completion order;
 //!    several of its items may be awaited at the same time.
 //! 4. Its iterator and `next_task` together hand out exactly one item per
@@ -98,13 +99,14 @@ pub async fn wait<T: 'static>(
             }
             None => None,
         };
+        // Also when this future is dropped mid-wait (invariant 2).
+        let registered = Registered {
+            tasks: &tasks,
+            ids,
+            timer,
+        };
         let waited = waiter.await;
-        if let Some(timer) = timer {
-            timer.cancel();
-        }
-        for (task, id) in tasks.iter().zip(ids) {
-            task.remove_done_callback(id);
-        }
+        drop(registered);
         waited?;
     } else {
         // Already satisfied: asyncio still suspends once (its done
@@ -113,6 +115,25 @@ pub async fn wait<T: 'static>(
         crate::yield_now().await?;
     }
     Ok(tasks.into_iter().partition(Task::done))
+}
+
+/// `wait`'s done callbacks and timer, removed when the wait ends or its
+/// future is dropped.
+struct Registered<'a, T: 'static> {
+    tasks: &'a [Task<T>],
+    ids: Vec<CallbackId>,
+    timer: Option<TimerHandle>,
+}
+
+impl<T: 'static> Drop for Registered<'_, T> {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.cancel();
+        }
+        for (task, id) in self.tasks.iter().zip(self.ids.drain(..)) {
+            task.remove_done_callback(id);
+        }
+    }
 }
 
 struct Shared<T> {

@@ -363,6 +363,33 @@ mod base_task_tests {
         run(&ev, wait(vec![a, b], None, ReturnWhen::AllCompleted)).unwrap();
     }
 
+    /// A `wait` dropped mid-wait (the losing branch of a select) takes its
+    /// timer and its done callbacks with it (asyncio's `finally` in
+    /// `_wait`): nothing of it fires later.
+    ///
+    /// CPython: BaseTaskTests.test_wait_with_timeout (the wait given up)
+    #[test]
+    fn test_wait_dropped_mid_wait_disarms_its_timer() {
+        let (ev, _clock) = test_loop();
+        let never = ev.create_future::<()>();
+        let long = ev.create_task(never).unwrap();
+        let timers = run(&ev, async move {
+            // The helper's own watchdog timer is armed too.
+            let before = live_timers(&get_running_loop()?);
+            let mut waiting = Box::pin(wait(vec![long], Some(secs(60)), ReturnWhen::AllCompleted));
+            std::future::poll_fn(|cx| {
+                assert!(waiting.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            let armed = live_timers(&get_running_loop()?) - before;
+            drop(waiting);
+            Ok::<_, Error>((armed, live_timers(&get_running_loop()?) - before))
+        })
+        .unwrap();
+        assert_eq!(timers, (1, 0));
+    }
+
     /// The timeout and a task end at the same moment: the task is done.
     ///
     /// CPython: BaseTaskTests.test_wait_concurrent_complete
