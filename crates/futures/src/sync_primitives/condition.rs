@@ -77,6 +77,10 @@ impl Condition {
         if !self.locked() {
             return Err(RuntimeError::new("cannot wait on un-acquired lock").into());
         }
+        // The caller's `LockGuard` is for this acquisition: the re-acquired
+        // lock takes its number back, and a wait dropped before it
+        // re-acquired leaves the guard nothing to release.
+        let epoch = self.inner.lock.epoch();
         self.release()?;
         // Until this wait returns `Ok`, a notify it may have taken is passed
         // on to another waiter if it ends otherwise: an error, or dropped
@@ -104,6 +108,7 @@ impl Condition {
                 Err(err) => cancelled = Some(err),
             }
         }
+        self.inner.lock.restore_epoch(epoch);
         let result = match (outcome, cancelled) {
             (_, Some(err)) | (Err(err), None) => Err(err),
             (Ok(()), None) => Ok(()),

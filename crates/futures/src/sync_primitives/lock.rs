@@ -11,7 +11,17 @@ use super::waiters::{OnDrop, Waiters};
 #[derive(Default)]
 struct Inner {
     locked: Cell<bool>,
+    /// Counts acquisitions: a [`LockGuard`] releases only the acquisition
+    /// it was made for.
+    epoch: Cell<u64>,
     waiters: RefCell<Waiters>,
+}
+
+impl Inner {
+    fn take(&self) {
+        self.locked.set(true);
+        self.epoch.set(self.epoch.get().wrapping_add(1));
+    }
 }
 
 /// A mutual-exclusion lock for tasks (not threads).
@@ -63,7 +73,7 @@ impl Lock {
         // A queued waiter that is not cancelled (also one already woken
         // but not yet run) has the next turn: no barging (asyncio 3.12).
         if !inner.locked.get() && !inner.waiters.borrow().any_not_cancelled() {
-            inner.locked.set(true);
+            inner.take();
             return Ok(());
         }
         let fut = inner.waiters.borrow_mut().push()?;
@@ -82,8 +92,19 @@ impl Lock {
         }
         leave.defuse();
         inner.waiters.borrow_mut().remove(&fut);
-        inner.locked.set(true);
+        inner.take();
         Ok(())
+    }
+
+    /// The current acquisition's number (see [`LockGuard`]).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.epoch.get()
+    }
+
+    /// Gives the current acquisition an earlier one's number:
+    /// `Condition::wait` re-acquires for the guard its caller holds.
+    pub(crate) fn restore_epoch(&self, epoch: u64) {
+        self.inner.epoch.set(epoch);
     }
 
     /// Acquires the lock and returns a guard that releases it when dropped.
@@ -93,7 +114,10 @@ impl Lock {
     /// As [`acquire`](Lock::acquire).
     pub async fn lock(&self) -> Result<LockGuard, Error> {
         self.acquire().await?;
-        Ok(LockGuard { lock: self.clone() })
+        Ok(LockGuard {
+            lock: self.clone(),
+            epoch: self.epoch(),
+        })
     }
 
     /// Releases the lock and wakes the first waiter.
@@ -111,15 +135,21 @@ impl Lock {
     }
 }
 
-/// Releases its [`Lock`] when dropped.
+/// Releases its [`Lock`] when dropped, if the lock is still held by the
+/// acquisition that made the guard: once released some other way and taken
+/// by another task (a `Condition::wait` dropped before it re-acquired), the
+/// lock is that task's, and the guard leaves it alone.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard {
     lock: Lock,
+    epoch: u64,
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        let _ = self.lock.release();
+        if self.lock.locked() && self.lock.epoch() == self.epoch {
+            let _ = self.lock.release();
+        }
     }
 }
 
