@@ -340,6 +340,14 @@ const WAKER_ID_TAG: u64 = 1 << 63;
 /// await.
 static NEXT_CALLBACK_ID: AtomicU64 = AtomicU64::new(0);
 
+impl<T> FutureInner<T> {
+    /// Identifies this future (the self-await check, the task's record of
+    /// what it is suspended on).
+    pub(crate) fn id(&self) -> *const () {
+        std::ptr::from_ref(self).cast()
+    }
+}
+
 impl<T: 'static> FutureInner<T> {
     fn new(ev: &EventLoop, site: &'static Location<'static>) -> Self {
         FutureInner {
@@ -360,11 +368,6 @@ impl<T: 'static> FutureInner<T> {
         let inner = Self::new(ev, site);
         inner.silent.set(true);
         inner
-    }
-
-    /// Identifies this future (for the self-await check).
-    pub(crate) fn id(&self) -> *const () {
-        std::ptr::from_ref(self).cast()
     }
 
     /// Polls as one awaiter whose waiter entry is `*waiter` (shared by
@@ -407,7 +410,7 @@ impl<T: 'static> FutureInner<T> {
             None => *waiter = NonZeroU64::new(self.push_waker(cx.waker().clone())),
         }
         if !fast {
-            task::set_fut_waiter(me());
+            task::set_fut_waiter(self.id(), me);
         }
         Poll::Pending
     }
@@ -754,6 +757,7 @@ impl<T> Drop for Future<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.inner.drop_waiter(id.get());
+            task::forget_fut_waiter(self.inner.id());
         }
     }
 }

@@ -105,6 +105,14 @@ pub(crate) struct TaskHeader {
     /// task that needs neither stays small (one allocation in all).
     cold: Cell<Option<Box<Cold>>>,
     fut_waiter: Cell<Option<Pin<Rc<dyn AnyFuture>>>>,
+    /// The awaited future's identity (`FutureInner::id`) while `fut_waiter`
+    /// is set; null otherwise.
+    fut_waiter_id: Cell<*const ()>,
+    /// Set when one step polled two different pending tulip futures (a
+    /// select): what the task is suspended on is not one future, so none
+    /// is recorded until the next step, and `cancel` goes through
+    /// `must_cancel`.
+    waiter_ambiguous: Cell<bool>,
     id: Cell<Option<RunnableId>>,
     waker: OnceCell<Waker>,
     started: Cell<bool>,
@@ -188,6 +196,34 @@ impl TaskHeader {
             waker.wake_by_ref();
         }
     }
+
+    /// Takes `fut_waiter` out (and its identity); the caller drops it
+    /// outside any borrow.
+    fn take_fut_waiter(&self) -> Option<Pin<Rc<dyn AnyFuture>>> {
+        self.fut_waiter_id.set(std::ptr::null());
+        self.fut_waiter.take()
+    }
+
+    /// Records the pending future `fut_id` (made by `me`) as what the task
+    /// is suspended on; returns the record it replaces. A second, different
+    /// future in the same step makes the record ambiguous: none is kept.
+    #[inline]
+    fn record_fut_waiter(
+        &self,
+        fut_id: *const (),
+        me: impl FnOnce() -> Pin<Rc<dyn AnyFuture>>,
+    ) -> Option<Pin<Rc<dyn AnyFuture>>> {
+        if self.waiter_ambiguous.get() {
+            return None;
+        }
+        let recorded = self.fut_waiter_id.get();
+        if !recorded.is_null() && recorded != fut_id {
+            self.waiter_ambiguous.set(true);
+            return self.take_fut_waiter();
+        }
+        self.fut_waiter_id.set(fut_id);
+        self.fut_waiter.replace(Some(me()))
+    }
 }
 
 /// A task's state: the header and its result future. The coroutine sits
@@ -253,7 +289,8 @@ where
             head.release();
             return;
         }
-        let waiter = h.fut_waiter.take();
+        let waiter = h.take_fut_waiter();
+        h.waiter_ambiguous.set(false);
         drop(waiter);
         if h.abort_requested.get() || (!h.started.get() && h.must_cancel.get()) {
             // Cancelled before its first step (or aborted): the body never runs.
@@ -304,7 +341,7 @@ where
             ev.call_exception_handler(context);
         }
         drop_body_reported(&cell);
-        let waiter = h.fut_waiter.take();
+        let waiter = h.take_fut_waiter();
         drop(waiter);
         head.core.clear_waiters();
     }
@@ -570,7 +607,7 @@ pub(crate) fn await_fast(
             return (false, None);
         }
         let old = if pending {
-            h.fut_waiter.replace(Some(me()))
+            h.record_fut_waiter(fut_id, me)
         } else {
             None
         };
@@ -634,9 +671,26 @@ fn cancelled_error(msg: Option<Rc<str>>) -> Error {
 }
 
 /// Records what the current task is suspended on (rule 1).
-pub(crate) fn set_fut_waiter(waiter: Pin<Rc<dyn AnyFuture>>) {
-    let old = with_current(|task| task.header().fut_waiter.replace(Some(waiter)));
+pub(crate) fn set_fut_waiter(fut_id: *const (), waiter: impl FnOnce() -> Pin<Rc<dyn AnyFuture>>) {
+    let old = with_current(|task| task.header().record_fut_waiter(fut_id, waiter));
     drop(old);
+}
+
+/// An awaiting handle of the future `fut_id` is dropped before its await
+/// finished (a select's losing branch): if the current task recorded that
+/// future as what it is suspended on, it is not any more, and a `cancel`
+/// must not go to it (it would cancel a future nobody awaits, and the
+/// task would never see the cancellation).
+pub(crate) fn forget_fut_waiter(fut_id: *const ()) {
+    let old = with_current(|task| {
+        let h = task.header();
+        if h.fut_waiter_id.get() == fut_id {
+            h.take_fut_waiter()
+        } else {
+            None
+        }
+    });
+    drop(old.flatten());
 }
 
 // ===== public handles =====
@@ -687,6 +741,8 @@ impl<T: 'static> Task<T> {
                 cancels_requested: Cell::new(0),
                 cold: Cell::new(None),
                 fut_waiter: Cell::new(None),
+                fut_waiter_id: Cell::new(std::ptr::null()),
+                waiter_ambiguous: Cell::new(false),
                 id: Cell::new(None),
                 waker: OnceCell::new(),
                 started: Cell::new(false),
@@ -840,6 +896,7 @@ impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.cell.core().drop_waiter(id.get());
+            forget_fut_waiter(self.cell.core().id());
         }
     }
 }
