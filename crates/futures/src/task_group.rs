@@ -16,6 +16,9 @@
 //! 5. A body that panics is treated as one that failed (the children are
 //!    cancelled and awaited), then the panic resumes: the parent task fails
 //!    with [`Error::Panic`] and no child outlives the group.
+//! 6. A scope dropped before it returned cancels its children, stops
+//!    cancelling the parent and takes back a cancellation of the parent it
+//!    requested; later child errors go to the exception handler.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -39,6 +42,8 @@ struct Inner {
     exiting: Cell<bool>,
     aborting: Cell<bool>,
     parent_cancel_requested: Cell<bool>,
+    /// The scope's future was dropped before it returned.
+    abandoned: Cell<bool>,
     on_completed: RefCell<Option<Future<()>>>,
 }
 
@@ -96,6 +101,7 @@ impl TaskGroup {
                 exiting: Cell::new(false),
                 aborting: Cell::new(false),
                 parent_cancel_requested: Cell::new(false),
+                abandoned: Cell::new(false),
                 on_completed: RefCell::new(None),
             }),
         };
@@ -103,6 +109,12 @@ impl TaskGroup {
         // cancelled and waited for (invariant 1), then the panic goes on
         // (asyncio's `__aexit__` with a `BaseException`: the children
         // cancelled, then that exception raised, not grouped).
+        // Dropped before it returned (a select's losing branch, the parent
+        // aborted): the group is abandoned (`abandon`).
+        let mut left = AbandonOnDrop {
+            group: &group,
+            armed: true,
+        };
         let mut body = std::pin::pin!(body(group.clone()));
         let outcome = std::future::poll_fn(|cx| {
             match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
@@ -113,13 +125,35 @@ impl TaskGroup {
         })
         .await;
         match outcome {
-            Ok(result) => group.exit(result.map_err(Into::into)).await,
+            Ok(result) => {
+                let result = group.exit(result.map_err(Into::into)).await;
+                left.armed = false;
+                result
+            }
             Err(payload) => {
                 let aborted = RuntimeError::new("the TaskGroup's body panicked");
                 let _ = group.exit::<T>(Err(aborted.into())).await;
+                left.armed = false;
                 panic::resume_unwind(payload)
             }
         }
+    }
+
+    /// The scope's future was dropped before it returned: the children are
+    /// cancelled (none may outlive its group), the group takes no new ones
+    /// and will not cancel the parent any more, and a cancellation of the
+    /// parent it requested and nobody received is taken back, so it cannot
+    /// hit the parent's later work. A child failing from now on is reported
+    /// to the exception handler (nobody can receive the group's error).
+    fn abandon(&self) {
+        let inner = &self.inner;
+        inner.abandoned.set(true);
+        inner.exiting.set(true);
+        self.abort();
+        if inner.parent_cancel_requested.replace(false) && !inner.parent.done() {
+            inner.parent.uncancel();
+        }
+        inner.on_completed.borrow_mut().take();
     }
 
     async fn exit<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
@@ -227,8 +261,9 @@ impl TaskGroup {
         }
         let Some(err) = task.error() else { return };
         inner.errors.borrow_mut().push(err.clone());
-        if inner.parent.done() {
-            // The parent is gone: nobody will see the group's error.
+        if inner.parent.done() || inner.abandoned.get() {
+            // The parent is gone, or its scope was dropped: nobody will
+            // see the group's error.
             let context = ExceptionContext::new(format!(
                 "Task {} has errored out but its parent task {} is already completed",
                 task.get_name(),
@@ -242,6 +277,20 @@ impl TaskGroup {
             self.abort();
             inner.parent_cancel_requested.set(true);
             inner.parent.cancel(None);
+        }
+    }
+}
+
+/// Calls [`TaskGroup::abandon`] if `scope` is dropped before it returned.
+struct AbandonOnDrop<'a> {
+    group: &'a TaskGroup,
+    armed: bool,
+}
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.group.abandon();
         }
     }
 }
