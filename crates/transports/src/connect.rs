@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use loop_core::{EventLoop, Interest, Readiness, SourceHandler, SourceId};
+use loop_core::{EventLoop, Interest, Readiness, SourceHandler, SourceId, TimerHandle};
 use loop_futures::{Error, EventLoopExt, Future, Task};
 use mio::net::TcpStream;
 use socket2::{Domain, Socket, Type};
@@ -303,7 +303,11 @@ async fn connect_any(
     options: &ConnectOptions,
 ) -> Result<TcpStream, Error> {
     let race = Rc::new(RefCell::new(Race::default()));
-    let mut attempts: Vec<Task<()>> = Vec::new();
+    // Unfinished attempts are aborted however this ends: a winner, every
+    // address failed, the wait cancelled, or this future dropped mid-way
+    // (a timeout gave up on it), as asyncio closes the socket of a
+    // cancelled connect and its staggered race cancels the attempts.
+    let mut attempts = Attempts::default();
     let mut next = 0;
     let result = loop {
         if let Some(stream) = race.borrow_mut().winner.take() {
@@ -329,7 +333,7 @@ async fn connect_any(
                 }
                 race.signal();
             })?;
-            attempts.push(task);
+            attempts.tasks.push(task);
         }
         if race.borrow().running == 0 && next >= addrs.len() && race.borrow().winner.is_none() {
             break Err(());
@@ -337,7 +341,7 @@ async fn connect_any(
         // Wait for an attempt to finish, or for the Happy Eyeballs delay.
         let event: Future<()> = ev.create_future();
         race.borrow_mut().event = Some(event.clone());
-        let timer = match options.happy_eyeballs_delay {
+        attempts.timer = match options.happy_eyeballs_delay {
             Some(delay) if next < addrs.len() => {
                 let setter = event.clone();
                 Some(ev.call_later(delay, move |_| {
@@ -349,26 +353,39 @@ async fn connect_any(
             _ => None,
         };
         let waited = event.await;
-        if let Some(timer) = timer {
+        if let Some(timer) = attempts.timer.take() {
             timer.cancel();
         }
-        if let Err(err) = waited {
-            for task in &attempts {
-                task.abort();
-            }
-            return Err(err);
-        }
+        waited?;
     };
-    for task in &attempts {
-        if !task.done() {
-            task.abort();
-        }
-    }
+    drop(attempts);
     match result {
         Ok(stream) => Ok(stream),
         Err(()) => {
             let errors = std::mem::take(&mut race.borrow_mut().errors);
             Err(combine_errors(errors, options.all_errors))
+        }
+    }
+}
+
+/// `connect_any`'s attempt tasks and its Happy Eyeballs timer: dropped,
+/// the unfinished attempts are aborted (each closes its socket) and the
+/// timer is cancelled.
+#[derive(Default)]
+struct Attempts {
+    tasks: Vec<Task<()>>,
+    timer: Option<TimerHandle>,
+}
+
+impl Drop for Attempts {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.cancel();
+        }
+        for task in &self.tasks {
+            if !task.done() {
+                task.abort();
+            }
         }
     }
 }

@@ -500,7 +500,15 @@ impl Server {
         self.start_serving()?;
         let forever: Future<()> = inner.ev.create_future();
         *inner.forever.borrow_mut() = Some(forever.clone());
+        // Dropped while serving (a select's losing branch, the task
+        // aborted): closed, as asyncio's serve_forever closes the server
+        // when its await is cancelled.
+        let mut close_on_drop = CloseOnDrop {
+            server: self,
+            armed: true,
+        };
         let result = forever.await;
+        close_on_drop.armed = false;
         self.close();
         self.wait_closed().await?;
         result
@@ -539,6 +547,20 @@ impl Server {
     /// The loop the server runs on.
     pub fn get_loop(&self) -> EventLoop {
         self.inner.ev.clone()
+    }
+}
+
+/// Closes the server if `serve_forever` is dropped before it returned.
+struct CloseOnDrop<'a> {
+    server: &'a Server,
+    armed: bool,
+}
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.server.close();
+        }
     }
 }
 
