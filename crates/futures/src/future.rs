@@ -294,6 +294,12 @@ impl<T: 'static> Future<T> {
         self.inner.site
     }
 
+    /// True while this handle is being awaited: polled, pending, and not
+    /// polled to completion yet.
+    pub(crate) fn is_awaiting(&self) -> bool {
+        self.waiter.is_some()
+    }
+
     /// True if `self` and `other` are handles to the same future.
     pub fn same_future(&self, other: &Future<T>) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)

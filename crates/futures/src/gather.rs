@@ -9,7 +9,9 @@
 //!    running; with it (`gather_settled`) errors come back in place.
 //! 2. Cancelling the gather (or the task awaiting it) cancels every child;
 //!    the gather then ends with `Cancelled` once they finished, even with
-//!    `return_exceptions`.
+//!    `return_exceptions`. So does dropping it while it is awaited (a
+//!    select's losing branch); one dropped without being awaited leaves
+//!    its children running (asyncio's children run whoever awaits).
 //! 3. Results are moved out of the children (no `Clone` needed): the gather
 //!    owns its child tasks.
 //! 4. An awaitable that is already a tulip [`Task`] or [`Future`] is what
@@ -270,7 +272,7 @@ where
     Ok((tasks, cancellers))
 }
 
-enum Setup<T> {
+enum Setup<T: 'static> {
     Ready {
         core: Rc<GatherCore<Vec<Task<T>>>>,
         signal: Future<()>,
@@ -339,14 +341,28 @@ where
 
 /// The future returned by [`gather`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Gather<T> {
+pub struct Gather<T: 'static> {
     setup: Setup<T>,
 }
 
 /// The future returned by [`gather_settled`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct GatherSettled<T> {
+pub struct GatherSettled<T: 'static> {
     setup: Setup<T>,
+}
+
+/// A gather dropped while it was being awaited (a select's losing branch,
+/// the awaiting task aborted) cancels its children, as cancelling the task
+/// awaiting an asyncio gather does (invariant 2); one never awaited leaves
+/// them running, as an asyncio gather nobody awaits.
+impl<T: 'static> Drop for Setup<T> {
+    fn drop(&mut self) {
+        if let Setup::Ready { core, signal } = self {
+            if signal.is_awaiting() {
+                core.cancel(None);
+            }
+        }
+    }
 }
 
 impl<T: 'static> Setup<T> {
@@ -537,6 +553,17 @@ pub mod tuple {
                 state: None,
                 error: Some(err),
             },
+        }
+    }
+
+    impl<Ts> Drop for GatherTuple<Ts> {
+        fn drop(&mut self) {
+            // As a gather's (see `Setup`'s drop).
+            if let Some((core, _, signal)) = &self.state {
+                if signal.is_awaiting() {
+                    core.cancel(None);
+                }
+            }
         }
     }
 
