@@ -294,6 +294,14 @@ impl<T: 'static> Future<T> {
         self.inner.site
     }
 
+    /// Awaits this future so that dropping the await before the future
+    /// completed cancels it (asyncio: cancelling the awaiting coroutine
+    /// cancels the future it awaits). A plain handle dropped mid-await
+    /// leaves the future alone, as other handles may await it.
+    pub fn cancel_on_drop(self) -> crate::CancelOnDrop<T> {
+        crate::CancelOnDrop::new(self)
+    }
+
     /// True while this handle is being awaited: polled, pending, and not
     /// polled to completion yet.
     pub(crate) fn is_awaiting(&self) -> bool {

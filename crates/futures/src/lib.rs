@@ -59,6 +59,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod bridge;
+mod cancel_on_drop;
 mod checkpoint;
 mod concurrent;
 mod context_var;
@@ -84,6 +85,7 @@ mod wait;
 mod wrap;
 mod yield_now;
 
+pub use cancel_on_drop::CancelOnDrop;
 pub use checkpoint::checkpoint_if_cancelled;
 pub use concurrent::ConcurrentFuture;
 pub use context_var::{ContextToken, ContextVar};

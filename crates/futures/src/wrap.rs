@@ -246,9 +246,13 @@ where
     T: Clone + Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    // The job is submitted now; dropping the returned future before it
+    // finished (unpolled, or a select's losing branch) cancels the job, so
+    // one not started yet never runs (asyncio's to_thread cancelled).
     let started = loop_core::get_running_loop()
         .map_err(Error::from)
-        .and_then(|ev| run_in_executor(&ev, None, f));
+        .and_then(|ev| run_in_executor(&ev, None, f))
+        .map(Future::cancel_on_drop);
     async move { started?.await }
 }
 

@@ -30,7 +30,9 @@ pub async fn getaddrinfo(ev: &EventLoop, host: &str, port: u16) -> Result<Vec<So
             .map(|addrs| addrs.collect::<Vec<_>>())
             .map_err(Error::from)
     })?;
-    lookup.await?
+    // Given up on (dropped mid-await), the lookup is cancelled: one not
+    // started yet never runs.
+    lookup.cancel_on_drop().await?
 }
 
 /// Flags for [`getnameinfo`] (the `NI_*` flags).
@@ -76,5 +78,5 @@ pub async fn getnameinfo(
     let lookup = run_in_executor(ev, None, move || {
         dns_lookup::getnameinfo(&addr, bits).map_err(|e| Error::from(std::io::Error::from(e)))
     })?;
-    lookup.await?
+    lookup.cancel_on_drop().await?
 }
