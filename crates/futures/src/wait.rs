@@ -11,7 +11,9 @@
 //! 4. Its iterator and `next_task` together hand out exactly one item per
 //!    task, claimed when asked for (asyncio's `_todo_left`): items can be
 //!    collected before awaiting them, and once the timeout passed the items
-//!    left are `Timeout` errors, after which the iteration ends.
+//!    left are `Timeout` errors, after which the iteration ends. An item
+//!    dropped before it resolved, or whose wait was cancelled, gives its
+//!    claim back.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -233,12 +235,7 @@ impl<T: 'static> AsCompleted<T> {
         if !self.shared.claim() {
             return None;
         }
-        NextTask {
-            shared: self.shared.clone(),
-            ev: self.ev.clone(),
-            wait: None,
-        }
-        .await
+        NextTask::new(&self.shared, &self.ev).await
     }
 
     /// How many tasks are still to be yielded.
@@ -255,11 +252,7 @@ impl<T: Clone + 'static> Iterator for AsCompleted<T> {
             return None;
         }
         Some(NextResult {
-            inner: NextTask {
-                shared: self.shared.clone(),
-                ev: self.ev.clone(),
-                wait: None,
-            },
+            inner: NextTask::new(&self.shared, &self.ev),
         })
     }
 }
@@ -284,6 +277,31 @@ struct NextTask<T> {
     shared: Rc<Shared<T>>,
     ev: EventLoop,
     wait: Option<Future<()>>,
+    /// Its item was handed out (a task, a timeout or the end).
+    resolved: bool,
+}
+
+impl<T> NextTask<T> {
+    /// An item whose claim was just made.
+    fn new(shared: &Rc<Shared<T>>, ev: &EventLoop) -> Self {
+        NextTask {
+            shared: shared.clone(),
+            ev: ev.clone(),
+            wait: None,
+            resolved: false,
+        }
+    }
+}
+
+/// An item dropped before it resolved (a `next_task()` that lost a
+/// select) gives its claim back: the next one yields the task it would
+/// have (invariant 4 counts items handed out, not asked for).
+impl<T> Drop for NextTask<T> {
+    fn drop(&mut self) {
+        if !self.resolved {
+            self.shared.todo_left.set(self.shared.todo_left.get() + 1);
+        }
+    }
 }
 
 impl<T: 'static> std::future::Future for NextTask<T> {
@@ -291,6 +309,16 @@ impl<T: 'static> std::future::Future for NextTask<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        let item = ready!(this.poll_item(cx));
+        // A cancelled wait handed out no task: its claim goes back too.
+        this.resolved = !matches!(item, Some(Err(Error::Cancelled(_))));
+        Poll::Ready(item)
+    }
+}
+
+impl<T: 'static> NextTask<T> {
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Task<T>, Error>>> {
+        let this = self;
         loop {
             if let Some(wait) = this.wait.as_mut() {
                 if let Err(err) = ready!(Pin::new(wait).poll(cx)) {

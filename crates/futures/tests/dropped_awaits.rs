@@ -1,0 +1,347 @@
+//! Futures of loop-futures dropped before they completed (the losing
+//! branch of a select, a task aborted while suspended): each cleans up in
+//! `Drop` what asyncio cleans up when the await is cancelled (`finally:`,
+//! `except CancelledError:`), and the task that dropped one is not hit by
+//! it later.
+//!
+//! Every loop runs on the manual clock with a far watchdog timer, except
+//! the executor test (real threads, bounded by timeouts).
+
+use std::cell::{Cell, RefCell};
+use std::future::Future as StdFuture;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use loop_core::{EventLoop, ExceptionContext, ManualClock};
+use loop_futures::{Error, EventLoopExt, sleep, yield_now};
+
+fn manual_loop() -> EventLoop {
+    let ev = EventLoop::builder()
+        .manual_clock(ManualClock::new())
+        .build()
+        .expect("loop");
+    ev.call_later(Duration::from_secs(3600), |ev| ev.stop())
+        .unwrap();
+    ev
+}
+
+fn run_briefly(ev: &EventLoop) {
+    ev.call_soon(|ev| ev.stop()).unwrap();
+    ev.run_forever().unwrap();
+}
+
+async fn poll_once_and_drop<F: StdFuture>(fut: F) {
+    let mut f = Box::pin(fut);
+    std::future::poll_fn(|cx| {
+        let _ = f.as_mut().poll(cx);
+        Poll::Ready(())
+    })
+    .await;
+    drop(f);
+}
+
+/// A non-tulip future (a foreign channel, say): ready once `flag` is set.
+#[derive(Clone, Default)]
+struct Flag(Rc<(Cell<bool>, RefCell<Option<Waker>>)>);
+impl Flag {
+    fn set(&self) {
+        self.0.0.set(true);
+        if let Some(w) = self.0.1.borrow_mut().take() {
+            w.wake();
+        }
+    }
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            if self.0.0.get() {
+                Poll::Ready(())
+            } else {
+                *self.0.1.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// A tulip future polled then dropped stays the task's `fut_waiter`: a
+/// later `cancel()` while the task waits on a foreign future cancels the
+/// dropped future, and the task never sees the cancellation.
+#[test]
+fn cancel_after_dropped_tulip_future_is_not_lost() {
+    let ev = manual_loop();
+    let flag = Flag::default();
+    let f2 = flag.clone();
+    let task = ev
+        .create_task(async move {
+            poll_once_and_drop(sleep(Duration::from_secs(10))).await;
+            f2.wait().await; // foreign await
+            yield_now().await?; // first tulip await after: cancellation due here
+            Ok::<_, Error>("finished normally")
+        })
+        .unwrap();
+    run_briefly(&ev);
+    assert!(task.cancel(None), "cancel accepted");
+    flag.set();
+    let out = ev.run_until_complete(task.clone());
+    assert!(
+        task.cancelled(),
+        "cancel() returned true but the task was not cancelled: {out:?}"
+    );
+}
+
+/// Polls `a` then `b` (as `futures::select!` does, biased); returns which
+/// finished first and its output; the other is dropped.
+async fn select2<A: StdFuture, B: StdFuture>(a: A, b: B) -> Result<A::Output, B::Output> {
+    let mut a = Box::pin(a);
+    let mut b = Box::pin(b);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(x) = a.as_mut().poll(cx) {
+            return Poll::Ready(Ok(x));
+        }
+        if let Poll::Ready(y) = b.as_mut().poll(cx) {
+            return Poll::Ready(Err(y));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Same root cause, collateral damage: a child task's handle polled once
+/// and dropped stays the parent's `fut_waiter`; cancelling the parent
+/// cancels the child (which the parent no longer awaits) instead of the
+/// parent.
+#[test]
+fn cancel_of_parent_does_not_hit_a_child_it_stopped_awaiting() {
+    let ev = manual_loop();
+    let ev2 = ev.clone();
+    let flag = Flag::default();
+    let f2 = flag.clone();
+    let child = ev
+        .create_task(async move {
+            sleep(Duration::from_secs(1)).await?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    let c2 = child.clone();
+    let parent = ev2
+        .create_task(async move {
+            poll_once_and_drop(c2).await;
+            f2.wait().await;
+            yield_now().await?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    run_briefly(&ev);
+    parent.cancel(None);
+    flag.set();
+    run_briefly(&ev);
+    run_briefly(&ev);
+    let _ = ev.run_until_complete(child.clone());
+    let _ = ev.run_until_complete(parent.clone());
+    assert!(
+        !child.cancelled() && parent.cancelled(),
+        "parent.cancel() hit the child instead: child cancelled={}, parent cancelled={}",
+        child.cancelled(),
+        parent.cancelled()
+    );
+}
+
+/// A timeout scope in one branch of a select, a shared future in the
+/// other: the expiry's `task.cancel()` goes to whatever was polled last
+/// (the shared future), cancelling it for every holder, and the scope
+/// never reports `Timeout`.
+#[test]
+fn timeout_in_a_select_branch_cancels_the_sibling_shared_future() {
+    let ev = manual_loop();
+    let shared: loop_futures::Future<u32> = ev.create_future();
+    let s2 = shared.clone();
+    let out = ev
+        .run_until_complete(async move {
+            let scope = loop_futures::timeout(Some(Duration::from_millis(100)));
+            let r = select2(scope.run(sleep(Duration::from_secs(10))), s2.clone()).await;
+            Ok::<_, Error>(format!("{r:?}"))
+        })
+        .unwrap();
+    assert!(
+        !shared.cancelled() && out.contains("Timeout"),
+        "select returned {out}; shared future cancelled: {}",
+        shared.cancelled()
+    );
+}
+
+/// A TaskGroup scope dropped mid-body (a select's losing branch): its
+/// child keeps running, and when the child fails later the group cancels
+/// the parent task's unrelated later work.
+#[test]
+fn task_group_dropped_mid_body_does_not_cancel_parent_later() {
+    let ev = manual_loop();
+    let ran_after = Rc::new(Cell::new(false));
+    let ra = ran_after.clone();
+    let out = ev.run_until_complete(async move {
+        poll_once_and_drop(loop_futures::TaskGroup::scope(move |tg| async move {
+            tg.create_task(async move {
+                sleep(Duration::from_millis(100)).await?;
+                ra.set(true);
+                Err::<(), Error>(Error::msg("child failed"))
+            })?;
+            std::future::pending::<Result<(), Error>>().await
+        }))
+        .await;
+        // Unrelated later work of the same task.
+        sleep(Duration::from_millis(500)).await?;
+        Ok::<_, Error>(())
+    });
+    assert!(
+        out.is_ok() && !ran_after.get(),
+        "later work: {out:?}; child ran on after the group was dropped: {}",
+        ran_after.get()
+    );
+}
+
+/// `Condition::wait` dropped while the lock is released (another task
+/// holds it by then): the caller's `LockGuard` then releases the *other*
+/// task's lock, and a third task gets in while the second still holds it.
+#[test]
+fn condition_wait_dropped_guard_releases_someone_elses_lock() {
+    let ev = manual_loop();
+    let cond = loop_futures::Condition::new(None);
+    let inside = Rc::new(Cell::new(0u32));
+    let max_inside = Rc::new(Cell::new(0u32));
+    let (c1, c2, c3) = (cond.clone(), cond.clone(), cond.clone());
+    let a = ev
+        .create_task(async move {
+            let _g = c1.lock().lock().await?;
+            c1.wait().await?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    run_briefly(&ev); // A holds the lock, then releases it in wait()
+    let enter = |c: loop_futures::Condition, inside: Rc<Cell<u32>>, max: Rc<Cell<u32>>| async move {
+        let _g = c.lock().lock().await?;
+        inside.set(inside.get() + 1);
+        max.set(max.get().max(inside.get()));
+        sleep(Duration::from_millis(100)).await?;
+        inside.set(inside.get() - 1);
+        Ok::<_, Error>(())
+    };
+    let b = ev
+        .create_task(enter(c2, inside.clone(), max_inside.clone()))
+        .unwrap();
+    run_briefly(&ev); // B holds the lock
+    a.abort(); // A's coroutine dropped: its LockGuard releases B's lock
+    let c = ev
+        .create_task(enter(c3, inside.clone(), max_inside.clone()))
+        .unwrap();
+    let _ = ev.run_until_complete(b);
+    let _ = ev.run_until_complete(c);
+    assert_eq!(max_inside.get(), 1, "two tasks held the lock at once");
+}
+
+/// `as_completed(...).next_task()` dropped before a task completed (a
+/// select with a tick): the claimed item is gone, the iteration ends
+/// before yielding every task.
+#[test]
+fn as_completed_next_task_dropped_loses_an_item() {
+    let ev = manual_loop();
+    let out = ev.run_until_complete(async move {
+        let t = loop_futures::create_task(async {
+            sleep(Duration::from_millis(100)).await?;
+            Ok::<_, Error>(1)
+        })?;
+        let mut it = loop_futures::as_completed(vec![t], None)?;
+        poll_once_and_drop(it.next_task()).await;
+        let next = it.next_task().await;
+        Ok::<_, Error>((next.is_some(), it.remaining()))
+    });
+    assert!(
+        matches!(out, Ok((true, _))),
+        "the only task was never yielded: {out:?}"
+    );
+}
+
+/// A `gather` dropped mid-wait (the awaiting task's select went the other
+/// way) cancels its children, as asyncio's equivalent (the awaiting task
+/// cancelled) does. They used to run on unsupervised, and a child's error
+/// was marked retrieved by the orphaned core: nobody ever heard of it.
+#[test]
+fn gather_dropped_mid_wait_leaves_children_running_and_swallows_errors() {
+    let ev = manual_loop();
+    let reports = Rc::new(RefCell::new(Vec::<String>::new()));
+    let r2 = reports.clone();
+    ev.set_exception_handler(Some(move |_: &EventLoop, c: ExceptionContext| {
+        r2.borrow_mut().push(c.message().to_string());
+    }));
+    let ran_on = Rc::new(Cell::new(false));
+    let ro = ran_on.clone();
+    let out = ev.run_until_complete(async move {
+        let child = async move {
+            sleep(Duration::from_millis(100)).await?;
+            ro.set(true);
+            Err::<(), Error>(Error::msg("child failed"))
+        };
+        poll_once_and_drop(loop_futures::gather(vec![Box::pin(child)])).await;
+        sleep(Duration::from_millis(500)).await?;
+        Ok::<_, Error>(())
+    });
+    assert!(out.is_ok());
+    assert!(
+        !ran_on.get(),
+        "child outlived its dropped gather; reports: {:?}",
+        reports.borrow()
+    );
+}
+
+/// `to_thread` dropped while its job is still queued (a select with a
+/// timeout gave up on it): as asyncio's to_thread cancelled, the job never
+/// runs. It used to run anyway (a select-with-timeout loop piled jobs up).
+/// A plain `run_in_executor` handle is a shared `Future`: dropping one
+/// leaves the job alone; `Future::cancel_on_drop` is the opt-in.
+#[test]
+fn to_thread_dropped_while_queued_never_runs_the_job() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ev = EventLoop::new().unwrap();
+    let watchdog = ev
+        .call_later(Duration::from_secs(10), |ev| ev.stop())
+        .unwrap();
+    loop_futures::set_default_executor(&ev, Arc::new(loop_futures::ThreadPoolExecutor::new(1)));
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let dropped_polled = Arc::new(AtomicBool::new(false));
+    let dropped_unpolled = Arc::new(AtomicBool::new(false));
+    let awaited = Arc::new(AtomicBool::new(false));
+    let (d1, d2, a) = (
+        dropped_polled.clone(),
+        dropped_unpolled.clone(),
+        awaited.clone(),
+    );
+    let out = ev.run_until_complete(async move {
+        // The only worker is busy until `tx` sends.
+        let busy = loop_futures::to_thread(move || {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        });
+        let busy = loop_futures::create_task(busy)?;
+        poll_once_and_drop(loop_futures::to_thread(move || {
+            d1.store(true, Ordering::SeqCst);
+        }))
+        .await;
+        // Dropped without being polled: the job was submitted all the same
+        // (eagerly), and is cancelled all the same.
+        drop(loop_futures::to_thread(move || {
+            d2.store(true, Ordering::SeqCst);
+        }));
+        // The last one is awaited: it runs, after the two cancelled ones.
+        let last = loop_futures::to_thread(move || a.store(true, Ordering::SeqCst));
+        tx.send(()).unwrap();
+        busy.await?;
+        last.await?;
+        Ok::<_, Error>(())
+    });
+    watchdog.cancel();
+    out.unwrap();
+    assert!(awaited.load(Ordering::SeqCst), "the awaited job ran");
+    assert!(
+        !dropped_polled.load(Ordering::SeqCst) && !dropped_unpolled.load(Ordering::SeqCst),
+        "the job of a dropped to_thread ran although it had not started"
+    );
+}
