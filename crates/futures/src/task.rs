@@ -108,11 +108,6 @@ pub(crate) struct TaskHeader {
     /// The awaited future's identity (`FutureInner::id`) while `fut_waiter`
     /// is set; null otherwise.
     fut_waiter_id: Cell<*const ()>,
-    /// Set when one step polled two different pending tulip futures (a
-    /// select): what the task is suspended on is not one future, so none
-    /// is recorded until the next step, and `cancel` goes through
-    /// `must_cancel`.
-    waiter_ambiguous: Cell<bool>,
     id: Cell<Option<RunnableId>>,
     waker: OnceCell<Waker>,
     started: Cell<bool>,
@@ -205,22 +200,16 @@ impl TaskHeader {
     }
 
     /// Records the pending future `fut_id` (made by `me`) as what the task
-    /// is suspended on; returns the record it replaces. A second, different
-    /// future in the same step makes the record ambiguous: none is kept.
+    /// is suspended on; returns the record it replaces. Of several pending
+    /// futures polled in one step (a select), the last one is kept: the
+    /// one a plain `task.cancel()` cancels, as asyncio's cancels the one
+    /// future its task awaits.
     #[inline]
     fn record_fut_waiter(
         &self,
         fut_id: *const (),
         me: impl FnOnce() -> Pin<Rc<dyn AnyFuture>>,
     ) -> Option<Pin<Rc<dyn AnyFuture>>> {
-        if self.waiter_ambiguous.get() {
-            return None;
-        }
-        let recorded = self.fut_waiter_id.get();
-        if !recorded.is_null() && recorded != fut_id {
-            self.waiter_ambiguous.set(true);
-            return self.take_fut_waiter();
-        }
         self.fut_waiter_id.set(fut_id);
         self.fut_waiter.replace(Some(me()))
     }
@@ -290,7 +279,6 @@ where
             return;
         }
         let waiter = h.take_fut_waiter();
-        h.waiter_ambiguous.set(false);
         drop(waiter);
         if h.abort_requested.get() || (!h.started.get() && h.must_cancel.get()) {
             // Cancelled before its first step (or aborted): the body never runs.
@@ -742,7 +730,6 @@ impl<T: 'static> Task<T> {
                 cold: Cell::new(None),
                 fut_waiter: Cell::new(None),
                 fut_waiter_id: Cell::new(std::ptr::null()),
-                waiter_ambiguous: Cell::new(false),
                 id: Cell::new(None),
                 waker: OnceCell::new(),
                 started: Cell::new(false),
@@ -1032,6 +1019,12 @@ impl fmt::Debug for AnyTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         debug_task(&*self.control, f)
     }
+}
+
+/// The current task's number (`Task-N`'s N), or 0 outside a task: a
+/// cheap identity for "which task holds this" (the lock's owner).
+pub(crate) fn current_task_number() -> u64 {
+    with_current(|task| task.header().number).unwrap_or(0)
 }
 
 /// The task running on this thread, if any.

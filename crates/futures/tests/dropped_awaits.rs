@@ -14,7 +14,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use loop_core::{EventLoop, ExceptionContext, ManualClock};
-use loop_futures::{Error, EventLoopExt, sleep, yield_now};
+use loop_futures::{Condition, Error, EventLoopExt, Lock, sleep, yield_now};
 
 fn manual_loop() -> EventLoop {
     let ev = EventLoop::builder()
@@ -147,19 +147,22 @@ fn cancel_of_parent_does_not_hit_a_child_it_stopped_awaiting() {
     );
 }
 
-/// A timeout scope in one branch of a select, a shared future in the
-/// other: the expiry's `task.cancel()` goes to whatever was polled last
-/// (the shared future), cancelling it for every holder, and the scope
-/// never reports `Timeout`.
+/// A timeout scope in the branch a select polls last, a shared future in
+/// the other: the expiry's `task.cancel()` goes to the future the task
+/// recorded last, the scope's body, and the scope reports `Timeout`; the
+/// shared future is untouched. (Polled the other way round, the shared
+/// future is the one recorded last and the one cancelled, as asyncio's
+/// `task.cancel()` cancels the one future its task awaits: put the timeout
+/// branch last, or `shield` the shared future.)
 #[test]
-fn timeout_in_a_select_branch_cancels_the_sibling_shared_future() {
+fn a_timeout_in_the_select_branch_polled_last_reports_timeout() {
     let ev = manual_loop();
     let shared: loop_futures::Future<u32> = ev.create_future();
     let s2 = shared.clone();
     let out = ev
         .run_until_complete(async move {
             let scope = loop_futures::timeout(Some(Duration::from_millis(100)));
-            let r = select2(scope.run(sleep(Duration::from_secs(10))), s2.clone()).await;
+            let r = select2(s2.clone(), scope.run(sleep(Duration::from_secs(10)))).await;
             Ok::<_, Error>(format!("{r:?}"))
         })
         .unwrap();
@@ -344,4 +347,138 @@ fn to_thread_dropped_while_queued_never_runs_the_job() {
         !dropped_polled.load(Ordering::SeqCst) && !dropped_unpolled.load(Ordering::SeqCst),
         "the job of a dropped to_thread ran although it had not started"
     );
+}
+
+/// A tulip future kept across a select (`&mut shutdown`, the common
+/// `loop { select(&mut shutdown, next_item) }` shape) is polled pending in
+/// the same step as the child task awaited next: `parent.cancel()` cancels
+/// the child the parent awaits (asyncio: cancelling a task cancels the
+/// future it awaits). A first fix that recorded nothing when one step
+/// polled two pending futures broke this.
+#[test]
+fn cancel_reaches_awaited_child_after_a_select_with_a_kept_future() {
+    let ev = manual_loop();
+    let child = ev
+        .create_task(async move {
+            sleep(Duration::from_secs(10)).await?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    let c2 = child.clone();
+    let shutdown: loop_futures::Future<()> = ev.create_future();
+    let s2 = shutdown.clone();
+    let parent = ev
+        .create_task(async move {
+            let mut shutdown = s2;
+            // One select: `shutdown` pending (kept), the other branch ready.
+            std::future::poll_fn(|cx| {
+                let _ = std::pin::Pin::new(&mut shutdown).poll(cx);
+                Poll::Ready(())
+            })
+            .await;
+            // Same step: await the child.
+            c2.await?;
+            drop(shutdown);
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    run_briefly(&ev);
+    parent.cancel(None);
+    run_briefly(&ev);
+    run_briefly(&ev);
+    let _ = ev.run_until_complete(parent.clone());
+    assert!(parent.cancelled(), "parent cancelled");
+    assert!(
+        child.cancelled(),
+        "the child the parent awaited was not cancelled (done={})",
+        child.done()
+    );
+}
+
+/// asyncio: `async with lock: lock.release(); await lock.acquire()` leaves
+/// the lock released at the block's exit.
+#[test]
+fn guard_after_manual_release_and_reacquire_releases() {
+    let ev = manual_loop();
+    let lock = Lock::new();
+    let l2 = lock.clone();
+    ev.run_until_complete(async move {
+        let _g = l2.lock().await?;
+        l2.release()?;
+        l2.acquire().await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert!(!lock.locked(), "the guard left the lock held forever");
+}
+
+/// Same through a Condition over the guard's lock: `cond.release()` then
+/// `cond.acquire()` (asyncio: the `async with` exit releases).
+#[test]
+fn guard_after_condition_release_acquire_releases() {
+    let ev = manual_loop();
+    let cond = Condition::new(None);
+    let c2 = cond.clone();
+    ev.run_until_complete(async move {
+        let _g = c2.lock().lock().await?;
+        c2.release()?;
+        sleep(Duration::from_millis(1)).await?;
+        c2.acquire().await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert!(!cond.locked(), "the guard left the lock held forever");
+}
+
+/// A guard made stale by a `Condition::wait` dropped after it released
+/// the lock never releases the lock another task took since (a first fix
+/// numbered acquisitions and let `wait` restore its number, which a later
+/// acquisition could be given again).
+#[test]
+fn a_stale_guard_never_releases_another_tasks_lock() {
+    let ev = manual_loop();
+    let cond = Condition::new(None);
+    let inside = Rc::new(Cell::new(0u32));
+    let max_inside = Rc::new(Cell::new(0u32));
+    let ca = cond.clone();
+    ev.create_task(async move {
+        let g = ca.lock().lock().await?;
+        ca.wait().await?; // releases, then re-acquires for `g`
+        drop(g); // releases
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    run_briefly(&ev);
+    let cb = cond.clone();
+    let b = ev
+        .create_task(async move {
+            let g = cb.lock().lock().await?;
+            cb.notify(1)?;
+            // A wait dropped after it released: `g` is stale.
+            poll_once_and_drop(cb.wait()).await;
+            sleep(Duration::from_millis(50)).await?;
+            drop(g); // must not release anyone else's acquisition
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    run_briefly(&ev);
+    run_briefly(&ev);
+    let enter = |c: Condition, inside: Rc<Cell<u32>>, max: Rc<Cell<u32>>| async move {
+        let _g = c.lock().lock().await?;
+        inside.set(inside.get() + 1);
+        max.set(max.get().max(inside.get()));
+        sleep(Duration::from_millis(100)).await?;
+        inside.set(inside.get() - 1);
+        Ok::<_, Error>(())
+    };
+    let c = ev
+        .create_task(enter(cond.clone(), inside.clone(), max_inside.clone()))
+        .unwrap();
+    let d = ev
+        .create_task(enter(cond.clone(), inside.clone(), max_inside.clone()))
+        .unwrap();
+    let _ = ev.run_until_complete(b);
+    let _ = ev.run_until_complete(c);
+    let _ = ev.run_until_complete(d);
+    assert_eq!(max_inside.get(), 1, "two tasks held the lock at once");
 }

@@ -77,10 +77,8 @@ impl Condition {
         if !self.locked() {
             return Err(RuntimeError::new("cannot wait on un-acquired lock").into());
         }
-        // The caller's `LockGuard` is for this acquisition: the re-acquired
-        // lock takes its number back, and a wait dropped before it
-        // re-acquired leaves the guard nothing to release.
-        let epoch = self.inner.lock.epoch();
+        // The caller's `LockGuard` releases only a lock its task holds: a
+        // wait dropped before it re-acquired leaves it nothing to release.
         self.release()?;
         // Until this wait returns `Ok`, a notify it may have taken is passed
         // on to another waiter if it ends otherwise: an error, or dropped
@@ -108,7 +106,6 @@ impl Condition {
                 Err(err) => cancelled = Some(err),
             }
         }
-        self.inner.lock.restore_epoch(epoch);
         let result = match (outcome, cancelled) {
             (_, Some(err)) | (Err(err), None) => Err(err),
             (Ok(()), None) => Ok(()),

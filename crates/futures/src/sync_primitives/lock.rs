@@ -11,16 +11,16 @@ use super::waiters::{OnDrop, Waiters};
 #[derive(Default)]
 struct Inner {
     locked: Cell<bool>,
-    /// Counts acquisitions: a [`LockGuard`] releases only the acquisition
-    /// it was made for.
-    epoch: Cell<u64>,
+    /// The number of the task holding the lock (0: acquired outside a
+    /// task): a [`LockGuard`] releases only a lock its task holds.
+    owner: Cell<u64>,
     waiters: RefCell<Waiters>,
 }
 
 impl Inner {
     fn take(&self) {
         self.locked.set(true);
-        self.epoch.set(self.epoch.get().wrapping_add(1));
+        self.owner.set(crate::task::current_task_number());
     }
 }
 
@@ -96,15 +96,9 @@ impl Lock {
         Ok(())
     }
 
-    /// The current acquisition's number (see [`LockGuard`]).
-    pub(crate) fn epoch(&self) -> u64 {
-        self.inner.epoch.get()
-    }
-
-    /// Gives the current acquisition an earlier one's number:
-    /// `Condition::wait` re-acquires for the guard its caller holds.
-    pub(crate) fn restore_epoch(&self, epoch: u64) {
-        self.inner.epoch.set(epoch);
+    /// The number of the task holding the lock (see [`LockGuard`]).
+    fn owner(&self) -> u64 {
+        self.inner.owner.get()
     }
 
     /// Acquires the lock and returns a guard that releases it when dropped.
@@ -116,7 +110,7 @@ impl Lock {
         self.acquire().await?;
         Ok(LockGuard {
             lock: self.clone(),
-            epoch: self.epoch(),
+            owner: self.owner(),
         })
     }
 
@@ -135,19 +129,21 @@ impl Lock {
     }
 }
 
-/// Releases its [`Lock`] when dropped, if the lock is still held by the
-/// acquisition that made the guard: once released some other way and taken
-/// by another task (a `Condition::wait` dropped before it re-acquired), the
+/// Releases its [`Lock`] when dropped, if the lock is held by the task
+/// that made the guard (also after that task released and re-acquired it,
+/// as `Condition::wait` does): once released some other way and taken by
+/// another task (a `Condition::wait` dropped before it re-acquired), the
 /// lock is that task's, and the guard leaves it alone.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard {
     lock: Lock,
-    epoch: u64,
+    /// The task that acquired it (its number; 0 outside a task).
+    owner: u64,
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if self.lock.locked() && self.lock.epoch() == self.epoch {
+        if self.lock.locked() && self.lock.owner() == self.owner {
             let _ = self.lock.release();
         }
     }
