@@ -705,6 +705,17 @@ impl<T> FutureInner<T> {
         self.remove_waiter(id, false);
     }
 
+    /// True if an awaiter's entry would wake `waker`'s task (another handle
+    /// of this future that task still awaits).
+    pub(crate) fn has_waker(&self, waker: &Waker) -> bool {
+        let wakes = |w: &Waiter<T>| matches!(&w.kind, WaiterKind::Waker(k) if k.will_wake(waker));
+        match &*self.waiters.borrow() {
+            WaiterList::Empty => false,
+            WaiterList::One(w) => wakes(w),
+            WaiterList::Many(list) => list.iter().any(wakes),
+        }
+    }
+
     fn remove_waiter(&self, id: u64, callbacks_only: bool) -> usize {
         let removed = {
             let mut waiters = self.waiters.borrow_mut();
@@ -771,7 +782,7 @@ impl<T> Drop for Future<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.inner.drop_waiter(id.get());
-            task::forget_fut_waiter(self.inner.id());
+            task::forget_fut_waiter(self.inner.id(), |waker| self.inner.has_waker(waker));
         }
     }
 }

@@ -666,17 +666,18 @@ pub(crate) fn set_fut_waiter(fut_id: *const (), waiter: impl FnOnce() -> Pin<Rc<
 
 /// An awaiting handle of the future `fut_id` is dropped before its await
 /// finished (a select's losing branch): if the current task recorded that
-/// future as what it is suspended on, it is not any more, and a `cancel`
-/// must not go to it (it would cancel a future nobody awaits, and the
-/// task would never see the cancellation).
-pub(crate) fn forget_fut_waiter(fut_id: *const ()) {
+/// future as what it is suspended on and no other handle of it still
+/// wakes this task (`still_awaited`, asked with the task's waker), it is
+/// not suspended on it any more, and a `cancel` must not go to it (it
+/// would cancel a future nobody awaits, and the task would never see the
+/// cancellation).
+pub(crate) fn forget_fut_waiter(fut_id: *const (), still_awaited: impl FnOnce(&Waker) -> bool) {
     let old = with_current(|task| {
         let h = task.header();
-        if h.fut_waiter_id.get() == fut_id {
-            h.take_fut_waiter()
-        } else {
-            None
+        if h.fut_waiter_id.get() != fut_id || h.waker.get().is_some_and(still_awaited) {
+            return None;
         }
+        h.take_fut_waiter()
     });
     drop(old.flatten());
 }
@@ -883,7 +884,9 @@ impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.cell.core().drop_waiter(id.get());
-            forget_fut_waiter(self.cell.core().id());
+            forget_fut_waiter(self.cell.core().id(), |waker| {
+                self.cell.core().has_waker(waker)
+            });
         }
     }
 }

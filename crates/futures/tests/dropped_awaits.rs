@@ -9,12 +9,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future as StdFuture;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use loop_core::{EventLoop, ExceptionContext, ManualClock};
-use loop_futures::{Condition, Error, EventLoopExt, Lock, sleep, yield_now};
+use loop_futures::{Condition, Error, EventLoopExt, Lock, create_task, sleep, yield_now};
 
 fn manual_loop() -> EventLoop {
     let ev = EventLoop::builder()
@@ -481,4 +482,134 @@ fn a_stale_guard_never_releases_another_tasks_lock() {
     let _ = ev.run_until_complete(c);
     let _ = ev.run_until_complete(d);
     assert_eq!(max_inside.get(), 1, "two tasks held the lock at once");
+}
+
+/// A guard handed to a worker task that waits on a `Condition` over the
+/// lock: the wait's re-acquisition continues the guard's acquisition, so
+/// dropping the guard releases the lock (a first owner-by-task rule left
+/// it held for ever).
+#[test]
+fn a_guard_moved_to_a_task_that_waits_on_the_condition_still_releases() {
+    let ev = manual_loop();
+    let cond = Condition::new(None);
+    let c = cond.clone();
+    ev.run_until_complete(async move {
+        let g = c.lock().lock().await?;
+        let c2 = c.clone();
+        let worker = create_task(async move {
+            let _g = g; // the worker now holds the lock
+            c2.wait().await?;
+            Ok::<_, Error>(())
+        })?;
+        sleep(Duration::from_millis(1)).await?;
+        {
+            let _n = c.lock().lock().await?;
+            c.notify(1)?;
+        }
+        worker.await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert!(
+        !cond.locked(),
+        "lock held for ever after the guard was dropped"
+    );
+}
+
+/// One task, two handles of the same child: the one polled first is
+/// dropped after the other was polled pending (a join whose second branch
+/// is a select dropping its loser): the child stays what the task awaits,
+/// and `parent.cancel()` cancels it.
+#[test]
+fn dropping_one_handle_keeps_the_record_of_another_still_awaited() {
+    let ev = manual_loop();
+    let child = ev
+        .create_task(async move {
+            sleep(Duration::from_secs(10)).await?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    let c2 = child.clone();
+    let parent = ev
+        .create_task(async move {
+            let mut h2 = c2.clone();
+            let mut h1 = Some(c2.clone());
+            let r = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = Pin::new(&mut h2).poll(cx) {
+                    return Poll::Ready(r);
+                }
+                if let Some(h) = h1.as_mut() {
+                    let _ = Pin::new(h).poll(cx);
+                    h1 = None; // the select's losing branch
+                }
+                Poll::Pending
+            })
+            .await;
+            r?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    run_briefly(&ev);
+    parent.cancel(None);
+    run_briefly(&ev);
+    run_briefly(&ev);
+    let _ = ev.run_until_complete(parent.clone());
+    assert!(parent.cancelled());
+    assert!(
+        child.cancelled(),
+        "child still running (done={})",
+        child.done()
+    );
+}
+
+/// Task B awaits the child and, in the same step, aborts task A, whose
+/// body holds a polled handle of the same child: A's handle dropped in B's
+/// step leaves B's record alone, and `b.cancel()` cancels the child.
+#[test]
+fn a_handle_dropped_in_another_tasks_step_keeps_that_tasks_record() {
+    let ev = manual_loop();
+    let child = ev
+        .create_task(async move {
+            sleep(Duration::from_secs(10)).await?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    let ca = child.clone();
+    let a = ev
+        .create_task(async move {
+            ca.await?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    run_briefly(&ev);
+    let cb = child.clone();
+    let slot = Rc::new(RefCell::new(Some(a)));
+    let b = ev
+        .create_task(async move {
+            let mut h = cb;
+            let r = std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = Pin::new(&mut h).poll(cx) {
+                    return Poll::Ready(r);
+                }
+                if let Some(a) = slot.borrow_mut().take() {
+                    a.abort(); // drops A's body now: its handle of the child
+                }
+                Poll::Pending
+            })
+            .await;
+            r?;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    run_briefly(&ev);
+    b.cancel(None);
+    run_briefly(&ev);
+    run_briefly(&ev);
+    let _ = ev.run_until_complete(b.clone());
+    assert!(b.cancelled());
+    assert!(
+        child.cancelled(),
+        "child still running (done={})",
+        child.done()
+    );
 }

@@ -77,8 +77,11 @@ impl Condition {
         if !self.locked() {
             return Err(RuntimeError::new("cannot wait on un-acquired lock").into());
         }
-        // The caller's `LockGuard` releases only a lock its task holds: a
-        // wait dropped before it re-acquired leaves it nothing to release.
+        // The re-acquisition below continues this acquisition, so the
+        // caller's `LockGuard` (in whatever task it now is) releases it; a
+        // wait dropped before it re-acquired leaves that guard nothing to
+        // release.
+        let holder = self.inner.lock.holder();
         self.release()?;
         // Until this wait returns `Ok`, a notify it may have taken is passed
         // on to another waiter if it ends otherwise: an error, or dropped
@@ -106,6 +109,7 @@ impl Condition {
                 Err(err) => cancelled = Some(err),
             }
         }
+        self.inner.lock.continue_holder(holder);
         let result = match (outcome, cancelled) {
             (_, Some(err)) | (Err(err), None) => Err(err),
             (Ok(()), None) => Ok(()),

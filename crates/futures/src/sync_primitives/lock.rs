@@ -11,16 +11,30 @@ use super::waiters::{OnDrop, Waiters};
 #[derive(Default)]
 struct Inner {
     locked: Cell<bool>,
-    /// The number of the task holding the lock (0: acquired outside a
-    /// task): a [`LockGuard`] releases only a lock its task holds.
-    owner: Cell<u64>,
+    /// Who holds the lock (see [`LockGuard`]).
+    holder: Cell<Holder>,
+    /// The last acquisition's token: tokens are never handed out twice.
+    last_token: Cell<u64>,
     waiters: RefCell<Waiters>,
+}
+
+/// One acquisition: its token, and the number of the task that made it
+/// (0 outside a task).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Holder {
+    token: u64,
+    task: u64,
 }
 
 impl Inner {
     fn take(&self) {
         self.locked.set(true);
-        self.owner.set(crate::task::current_task_number());
+        let token = self.last_token.get() + 1;
+        self.last_token.set(token);
+        self.holder.set(Holder {
+            token,
+            task: crate::task::current_task_number(),
+        });
     }
 }
 
@@ -96,9 +110,15 @@ impl Lock {
         Ok(())
     }
 
-    /// The number of the task holding the lock (see [`LockGuard`]).
-    fn owner(&self) -> u64 {
-        self.inner.owner.get()
+    /// The current acquisition (see [`LockGuard`]).
+    pub(crate) fn holder(&self) -> Holder {
+        self.inner.holder.get()
+    }
+
+    /// Makes the current acquisition continue an earlier one:
+    /// `Condition::wait` re-acquires for the guard its caller holds.
+    pub(crate) fn continue_holder(&self, holder: Holder) {
+        self.inner.holder.set(holder);
     }
 
     /// Acquires the lock and returns a guard that releases it when dropped.
@@ -110,7 +130,7 @@ impl Lock {
         self.acquire().await?;
         Ok(LockGuard {
             lock: self.clone(),
-            owner: self.owner(),
+            made_by: self.holder(),
         })
     }
 
@@ -129,21 +149,26 @@ impl Lock {
     }
 }
 
-/// Releases its [`Lock`] when dropped, if the lock is held by the task
-/// that made the guard (also after that task released and re-acquired it,
-/// as `Condition::wait` does): once released some other way and taken by
-/// another task (a `Condition::wait` dropped before it re-acquired), the
-/// lock is that task's, and the guard leaves it alone.
+/// Releases its [`Lock`] when dropped, if the lock is still held by the
+/// acquisition that made the guard (which a `Condition::wait` continues
+/// when it re-acquires, in whatever task the guard now is) or was
+/// re-acquired by the task that made it (asyncio's `async with lock:
+/// lock.release(); await lock.acquire()` releases at the end). Once
+/// released some other way and taken by another task (a
+/// `Condition::wait` dropped before it re-acquired), the lock is that
+/// task's, and the guard leaves it alone.
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct LockGuard {
     lock: Lock,
-    /// The task that acquired it (its number; 0 outside a task).
-    owner: u64,
+    made_by: Holder,
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if self.lock.locked() && self.lock.owner() == self.owner {
+        let holder = self.lock.holder();
+        if self.lock.locked()
+            && (holder.token == self.made_by.token || holder.task == self.made_by.task)
+        {
             let _ = self.lock.release();
         }
     }
