@@ -70,7 +70,12 @@ pub(crate) trait TaskControl: AnyFuture {
     fn header(&self) -> &TaskHeader;
     fn event_loop(&self) -> &EventLoop;
     fn site(&self) -> &'static Location<'static>;
-    fn cancel_task(&self, msg: Option<&str>) -> bool;
+    fn cancel_task(&self, msg: Option<&str>) -> bool {
+        self.cancel_task_via(msg, None)
+    }
+    /// `cancel_task`, delivered to `target` (a future the task awaits) if
+    /// it takes it, else as usual.
+    fn cancel_task_via(&self, msg: Option<&str>, target: Option<Pin<Rc<dyn AnyFuture>>>) -> bool;
     fn abort_task(&self);
     fn is_done(&self) -> bool;
     fn is_cancelled(&self) -> bool;
@@ -380,7 +385,7 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
         self.head().core.site()
     }
 
-    fn cancel_task(&self, msg: Option<&str>) -> bool {
+    fn cancel_task_via(&self, msg: Option<&str>, target: Option<Pin<Rc<dyn AnyFuture>>>) -> bool {
         let TaskHead { header: h, core } = self.head();
         // As asyncio's `Task.cancel` (`_log_traceback = False` first): a
         // failed task that is cancelled afterwards is not reported.
@@ -389,6 +394,10 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
             return false;
         }
         h.cancels_requested.set(h.cancels_requested.get() + 1);
+        if target.is_some_and(|target| target.cancel_any(msg)) {
+            // The future the caller knows the task awaits delivers it.
+            return true;
+        }
         // (Cancelling the awaited future runs no user code inline: nothing
         // can record a new `fut_waiter` meanwhile.)
         let waiter = h.fut_waiter.take();
@@ -662,6 +671,26 @@ fn cancelled_error(msg: Option<Rc<str>>) -> Error {
 pub(crate) fn set_fut_waiter(fut_id: *const (), waiter: impl FnOnce() -> Pin<Rc<dyn AnyFuture>>) {
     let old = with_current(|task| task.header().record_fut_waiter(fut_id, waiter));
     drop(old);
+}
+
+/// The identity of what the current task records as awaited (null: none,
+/// or outside a task).
+pub(crate) fn recorded_fut_waiter_id() -> *const () {
+    with_current(|task| task.header().fut_waiter_id.get()).unwrap_or(std::ptr::null())
+}
+
+/// What the current task records as awaited, if its identity is not
+/// `before`: the future a poll made since `before` was read suspended on.
+pub(crate) fn fut_waiter_recorded_since(before: *const ()) -> Option<Pin<Rc<dyn AnyFuture>>> {
+    with_current(|task| {
+        let h = task.header();
+        let id = h.fut_waiter_id.get();
+        if id.is_null() || id == before {
+            return None;
+        }
+        peek(&h.fut_waiter, |waiter| waiter.cloned())
+    })
+    .flatten()
 }
 
 /// An awaiting handle of the future `fut_id` is dropped before its await
@@ -963,6 +992,16 @@ impl AnyTask {
     /// See [`Task::cancel`].
     pub fn cancel(&self, msg: Option<&str>) -> bool {
         self.control.cancel_task(msg)
+    }
+
+    /// [`cancel`](Self::cancel), delivered to `target` (a future the task
+    /// awaits) if it takes it.
+    pub(crate) fn cancel_via(
+        &self,
+        msg: Option<&str>,
+        target: Option<Pin<Rc<dyn AnyFuture>>>,
+    ) -> bool {
+        self.control.cancel_task_via(msg, target)
     }
 
     /// See [`Task::cancelling`].

@@ -13,19 +13,23 @@
 //!    failed with `Cancelled` does it return `Timeout`. A result that the
 //!    body produced anyway is returned as is (never lost), and an outer
 //!    cancellation is never swallowed.
-//! 4. A scope whose `run` is dropped before its body finished leaves too:
+//! 4. The expiry cancels the tulip future the body was last suspended on
+//!    (kept from the body's last poll), not whatever the task polled last:
+//!    in a select, the other branch's future is left alone.
+//! 5. A scope whose `run` is dropped before its body finished leaves too:
 //!    its timer is disarmed, and a cancellation it requested that was not
 //!    delivered is taken back, so it never cancels the task's later work.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use loop_core::{EventLoop, Handle, TimerHandle, get_running_loop};
 
 use crate::error::{Error, RuntimeError, TimeoutError};
-use crate::task::{AnyTask, current_task};
+use crate::task::{self, AnyFuture, AnyTask, current_task};
 
 /// The scheduled expiry: a timer, or a `call_soon` for a deadline that has
 /// already passed, so that (as in asyncio) the expiry runs before the
@@ -58,6 +62,10 @@ struct Inner {
     when: Cell<Option<Instant>>,
     handle: RefCell<Option<Expiry>>,
     task: RefCell<Option<AnyTask>>,
+    /// The tulip future the body was last suspended on (what its poll
+    /// recorded as the task's awaited future): the expiry cancels that
+    /// one, also when another branch of a select was polled after it.
+    body_waiter: RefCell<Option<Pin<Rc<dyn AnyFuture>>>>,
     cancelling: Cell<u32>,
     ev: RefCell<Option<EventLoop>>,
     /// A relative deadline, turned absolute on entry.
@@ -97,6 +105,7 @@ impl Timeout {
                 when: Cell::new(when),
                 handle: RefCell::new(None),
                 task: RefCell::new(None),
+                body_waiter: RefCell::new(None),
                 cancelling: Cell::new(0),
                 ev: RefCell::new(None),
                 pending_delay: Cell::new(None),
@@ -166,8 +175,10 @@ impl Timeout {
         if self.inner.state.get() != State::Entered {
             return;
         }
-        if let Some(task) = self.inner.task.borrow().clone() {
-            task.cancel(None);
+        let task = self.inner.task.borrow().clone();
+        if let Some(task) = task {
+            let target = self.inner.body_waiter.borrow().clone();
+            task.cancel_via(None, target);
         }
         self.inner.state.set(State::Expiring);
         self.inner.handle.borrow_mut().take();
@@ -192,8 +203,22 @@ impl Timeout {
             scope: self,
             armed: true,
         };
-        let result = body.await.map_err(Into::into);
+        let mut body = std::pin::pin!(body);
+        let result = std::future::poll_fn(|cx| {
+            let before = task::recorded_fut_waiter_id();
+            let poll = body.as_mut().poll(cx);
+            if poll.is_pending() {
+                let waiter = task::fut_waiter_recorded_since(before);
+                let old = self.inner.body_waiter.replace(waiter);
+                drop(old);
+            }
+            poll
+        })
+        .await
+        .map_err(Into::into);
         left.armed = false;
+        let old = self.inner.body_waiter.take();
+        drop(old);
         self.exit(result)
     }
 
@@ -203,6 +228,8 @@ impl Timeout {
     /// back with `uncancel`.
     fn abandon(&self) {
         let inner = &self.inner;
+        let waiter = inner.body_waiter.take();
+        drop(waiter);
         let handle = inner.handle.borrow_mut().take();
         if let Some(handle) = handle {
             handle.cancel();

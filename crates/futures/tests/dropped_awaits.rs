@@ -148,30 +148,37 @@ fn cancel_of_parent_does_not_hit_a_child_it_stopped_awaiting() {
     );
 }
 
-/// A timeout scope in the branch a select polls last, a shared future in
-/// the other: the expiry's `task.cancel()` goes to the future the task
-/// recorded last, the scope's body, and the scope reports `Timeout`; the
-/// shared future is untouched. (Polled the other way round, the shared
-/// future is the one recorded last and the one cancelled, as asyncio's
-/// `task.cancel()` cancels the one future its task awaits: put the timeout
-/// branch last, or `shield` the shared future.)
+/// A timeout scope in one branch of a select, a shared future in the
+/// other, polled in either order: the expiry cancels the future the
+/// scope's body awaits (the scope keeps it from its body's last poll), not
+/// the one the task recorded last (the shared future, when its branch is
+/// polled second), and the scope reports `Timeout`; the shared future is
+/// untouched. (A first version cancelled the shared future for every
+/// holder.)
 #[test]
-fn a_timeout_in_the_select_branch_polled_last_reports_timeout() {
-    let ev = manual_loop();
-    let shared: loop_futures::Future<u32> = ev.create_future();
-    let s2 = shared.clone();
-    let out = ev
-        .run_until_complete(async move {
-            let scope = loop_futures::timeout(Some(Duration::from_millis(100)));
-            let r = select2(s2.clone(), scope.run(sleep(Duration::from_secs(10)))).await;
-            Ok::<_, Error>(format!("{r:?}"))
-        })
-        .unwrap();
-    assert!(
-        !shared.cancelled() && out.contains("Timeout"),
-        "select returned {out}; shared future cancelled: {}",
-        shared.cancelled()
-    );
+fn a_timeout_in_either_select_branch_reports_timeout_and_spares_the_other() {
+    for timeout_first in [true, false] {
+        let ev = manual_loop();
+        let shared: loop_futures::Future<u32> = ev.create_future();
+        let s2 = shared.clone();
+        let out = ev
+            .run_until_complete(async move {
+                let scope = loop_futures::timeout(Some(Duration::from_millis(100)));
+                let body = scope.run(sleep(Duration::from_secs(10)));
+                let r = if timeout_first {
+                    format!("{:?}", select2(body, s2.clone()).await)
+                } else {
+                    format!("{:?}", select2(s2.clone(), body).await)
+                };
+                Ok::<_, Error>(r)
+            })
+            .unwrap();
+        assert!(
+            !shared.cancelled() && out.contains("Timeout"),
+            "timeout first: {timeout_first}: select returned {out}; shared future cancelled: {}",
+            shared.cancelled()
+        );
+    }
 }
 
 /// A TaskGroup scope dropped mid-body (a select's losing branch): its
