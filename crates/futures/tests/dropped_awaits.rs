@@ -32,6 +32,35 @@ fn run_briefly(ev: &EventLoop) {
     ev.run_forever().unwrap();
 }
 
+/// A task that sleeps 10 s (virtual): the child a parent awaits.
+fn sleeping_child(ev: &EventLoop) -> loop_futures::Task<()> {
+    ev.create_task(async move {
+        sleep(Duration::from_secs(10)).await?;
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+}
+
+/// Cancels `parent` (suspended awaiting `child`) and checks that the
+/// cancellation went to the child, as asyncio's `Task.cancel` cancels the
+/// future its task awaits.
+fn assert_cancel_reaches_the_child(
+    ev: &EventLoop,
+    parent: &loop_futures::Task<()>,
+    child: &loop_futures::Task<()>,
+) {
+    parent.cancel(None);
+    run_briefly(ev);
+    run_briefly(ev);
+    let _ = ev.run_until_complete(parent.clone());
+    assert!(parent.cancelled(), "parent cancelled");
+    assert!(
+        child.cancelled(),
+        "the child the parent awaited was not cancelled (done={})",
+        child.done()
+    );
+}
+
 async fn poll_once_and_drop<F: StdFuture>(fut: F) {
     let mut f = Box::pin(fut);
     std::future::poll_fn(|cx| {
@@ -366,12 +395,7 @@ fn to_thread_dropped_while_queued_never_runs_the_job() {
 #[test]
 fn cancel_reaches_awaited_child_after_a_select_with_a_kept_future() {
     let ev = manual_loop();
-    let child = ev
-        .create_task(async move {
-            sleep(Duration::from_secs(10)).await?;
-            Ok::<_, Error>(())
-        })
-        .unwrap();
+    let child = sleeping_child(&ev);
     let c2 = child.clone();
     let shutdown: loop_futures::Future<()> = ev.create_future();
     let s2 = shutdown.clone();
@@ -391,16 +415,7 @@ fn cancel_reaches_awaited_child_after_a_select_with_a_kept_future() {
         })
         .unwrap();
     run_briefly(&ev);
-    parent.cancel(None);
-    run_briefly(&ev);
-    run_briefly(&ev);
-    let _ = ev.run_until_complete(parent.clone());
-    assert!(parent.cancelled(), "parent cancelled");
-    assert!(
-        child.cancelled(),
-        "the child the parent awaited was not cancelled (done={})",
-        child.done()
-    );
+    assert_cancel_reaches_the_child(&ev, &parent, &child);
 }
 
 /// asyncio: `async with lock: lock.release(); await lock.acquire()` leaves
@@ -530,12 +545,7 @@ fn a_guard_moved_to_a_task_that_waits_on_the_condition_still_releases() {
 #[test]
 fn dropping_one_handle_keeps_the_record_of_another_still_awaited() {
     let ev = manual_loop();
-    let child = ev
-        .create_task(async move {
-            sleep(Duration::from_secs(10)).await?;
-            Ok::<_, Error>(())
-        })
-        .unwrap();
+    let child = sleeping_child(&ev);
     let c2 = child.clone();
     let parent = ev
         .create_task(async move {
@@ -557,16 +567,7 @@ fn dropping_one_handle_keeps_the_record_of_another_still_awaited() {
         })
         .unwrap();
     run_briefly(&ev);
-    parent.cancel(None);
-    run_briefly(&ev);
-    run_briefly(&ev);
-    let _ = ev.run_until_complete(parent.clone());
-    assert!(parent.cancelled());
-    assert!(
-        child.cancelled(),
-        "child still running (done={})",
-        child.done()
-    );
+    assert_cancel_reaches_the_child(&ev, &parent, &child);
 }
 
 /// Task B awaits the child and, in the same step, aborts task A, whose
@@ -575,12 +576,7 @@ fn dropping_one_handle_keeps_the_record_of_another_still_awaited() {
 #[test]
 fn a_handle_dropped_in_another_tasks_step_keeps_that_tasks_record() {
     let ev = manual_loop();
-    let child = ev
-        .create_task(async move {
-            sleep(Duration::from_secs(10)).await?;
-            Ok::<_, Error>(())
-        })
-        .unwrap();
+    let child = sleeping_child(&ev);
     let ca = child.clone();
     let a = ev
         .create_task(async move {
@@ -609,14 +605,5 @@ fn a_handle_dropped_in_another_tasks_step_keeps_that_tasks_record() {
         })
         .unwrap();
     run_briefly(&ev);
-    b.cancel(None);
-    run_briefly(&ev);
-    run_briefly(&ev);
-    let _ = ev.run_until_complete(b.clone());
-    assert!(b.cancelled());
-    assert!(
-        child.cancelled(),
-        "child still running (done={})",
-        child.done()
-    );
+    assert_cancel_reaches_the_child(&ev, &b, &child);
 }
