@@ -118,6 +118,10 @@ where
 {
     let site = Location::caller();
     let result = ConcurrentFuture::new();
+    // Fails the result if the loop drops the request or the task's done
+    // callback without running it (the loop closed first): a thread
+    // waiting on it must not wait for ever.
+    let unfinished = FailIfUnfinished(result.clone());
     let completer = result.clone();
     let remote2 = remote.clone();
     remote.call_soon_threadsafe(move |ev| {
@@ -144,6 +148,7 @@ where
         };
         let on_done = completer.clone();
         task.add_done_callback(move |task| {
+            let _unfinished = unfinished;
             bridge::forget(&task.get_loop(), cancel_key);
             if task.cancelled() {
                 // asyncio copies a cancellation as a cancellation, so the
@@ -166,6 +171,21 @@ where
         });
     })?;
     Ok(result)
+}
+
+/// `run_coroutine_threadsafe`'s result, failed with asyncio's "Event loop
+/// is closed" if it is dropped while still pending: the loop dropped the
+/// request or the task's done callback without running them.
+struct FailIfUnfinished<T: Clone + Send + 'static>(ConcurrentFuture<T>);
+
+impl<T: Clone + Send + 'static> Drop for FailIfUnfinished<T> {
+    fn drop(&mut self) {
+        if !self.0.done() {
+            let _ = self.0.set_exception(RuntimeError::new(
+                "Event loop is closed before the coroutine finished",
+            ));
+        }
+    }
 }
 
 /// The loop's default executor and whether it was shut down.

@@ -453,6 +453,45 @@ fn run_coroutine_threadsafe_after_close_is_an_error() {
     assert_eq!(runtime_message(&err), "Event loop is closed");
 }
 
+/// The loop closes before it ran a request from another thread, or while
+/// the coroutine's task is still pending: the concurrent future fails with
+/// "Event loop is closed …" instead of leaving a waiting thread waiting
+/// for ever (CPython leaves it pending).
+#[test]
+fn run_coroutine_threadsafe_result_fails_when_the_loop_closes_first() {
+    const MESSAGE: &str = "Event loop is closed before the coroutine finished";
+    // The request never ran.
+    let ev = EventLoop::new().unwrap();
+    let remote = ev.remote();
+    let cf = run_coroutine_threadsafe(&remote, || async { Ok::<_, Error>(1) }).unwrap();
+    ev.close().unwrap();
+    let err = cf.result(Some(WATCHDOG)).unwrap_err();
+    assert_eq!(runtime_message(&err), MESSAGE);
+
+    // The task started and was pending at the close.
+    let ev = EventLoop::builder()
+        .manual_clock(loop_core::ManualClock::new())
+        .build()
+        .unwrap();
+    let reports = record_exceptions(&ev);
+    let remote = ev.remote();
+    let cf = run_coroutine_threadsafe(&remote, || async {
+        loop_futures::sleep(std::time::Duration::from_secs(3600)).await?;
+        Ok::<_, Error>(1)
+    })
+    .unwrap();
+    spin(&ev);
+    spin(&ev);
+    assert_eq!(all_tasks(&ev).len(), 1, "the task started");
+    ev.close().unwrap();
+    let err = cf.result(Some(WATCHDOG)).unwrap_err();
+    assert_eq!(runtime_message(&err), MESSAGE);
+    assert_eq!(
+        reports.borrow().as_slice(),
+        ["Task was destroyed but it is pending!"]
+    );
+}
+
 // ===== run =====
 
 /// Logs when dropped (a coroutine's cleanup).
