@@ -14,6 +14,9 @@
 //! 3. Keys are never reused: a key sent back late (a cancel racing a
 //!    completion, a `forget` after the entry ran) finds nothing, never
 //!    another bridge's entry that took its place.
+//! 4. A closed loop stores nothing: an entry made after `close` (whose
+//!    extensions are gone) would hold its future, and the future the loop,
+//!    for ever.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -36,8 +39,16 @@ fn bridges(ev: &EventLoop) -> Rc<Bridges> {
     ev.extension_or_insert_with(Bridges::default)
 }
 
-/// Stores `action`; returns the key another thread sends back.
+/// A key no entry ever has: what `insert` returns on a closed loop.
+const NO_ENTRY: BridgeKey = BridgeKey::MAX;
+
+/// Stores `action`; returns the key another thread sends back. On a closed
+/// loop nothing is stored (invariant 4) and `action` is dropped.
 pub(crate) fn insert(ev: &EventLoop, action: impl FnOnce(&EventLoop) + 'static) -> BridgeKey {
+    if ev.is_closed() {
+        drop(action);
+        return NO_ENTRY;
+    }
     let bridges = bridges(ev);
     let key = bridges.next.get();
     bridges.next.set(key + 1);

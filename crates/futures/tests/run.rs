@@ -219,6 +219,30 @@ fn cancelling_the_loop_future_while_the_source_runs_keeps_both_consistent() {
     ev.close().unwrap();
 }
 
+/// `wrap_future` on a loop already closed keeps nothing in the loop: an
+/// entry stored after `close` (its extensions already dropped) held the
+/// loop future, and the future the loop, for ever.
+#[test]
+fn wrap_future_on_a_closed_loop_keeps_nothing() {
+    let ev = EventLoop::new().unwrap();
+    ev.close().unwrap();
+    let probe = Arc::new(());
+    let source = ConcurrentFuture::<u32>::new();
+    {
+        let dest = wrap_future(&ev, source.clone());
+        let p = probe.clone();
+        dest.add_done_callback(move |_| drop(p));
+    }
+    source.set_result(1).unwrap();
+    drop(source);
+    drop(ev);
+    assert_eq!(
+        Arc::strong_count(&probe),
+        1,
+        "the closed loop kept a bridge entry (the loop and the future leaked)"
+    );
+}
+
 #[test]
 fn completion_after_the_loop_closed_is_dropped() {
     let ev = EventLoop::new().unwrap();
