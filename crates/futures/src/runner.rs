@@ -82,7 +82,15 @@ impl Runner {
     }
 
     /// Whether Ctrl-C cancels the main task (default: only on the thread
-    /// named `main`, as asyncio does on the main thread).
+    /// named `main`, as asyncio does on the main thread). A SIGINT handler
+    /// already added to the runner's loop is kept instead.
+    ///
+    /// After each `run` the signal's default action (ending the process)
+    /// applies again. A program with its own process-wide SIGINT handling
+    /// (`ctrlc`, `signal-hook`, installed before) should turn this off:
+    /// asyncio asks `signal.getsignal` whether the handler is still the
+    /// default one, which safe Rust cannot ask the OS, so tulip does not
+    /// see such a handler and restores the default action over it.
     pub fn handle_sigint(mut self, enabled: bool) -> Self {
         self.handle_sigint = Some(enabled);
         self
@@ -145,7 +153,10 @@ impl Runner {
         let sigint = self
             .handle_sigint
             .unwrap_or_else(|| std::thread::current().name() == Some("main"));
-        let installed = sigint && install_sigint(&ev, &task);
+        // A SIGINT handler the user put on this loop is theirs: kept, not
+        // replaced (asyncio installs its own only over the default one).
+        let installed =
+            sigint && !ev.has_signal_handler(signal::SIGINT) && install_sigint(&ev, &task);
         let result = crate::ext::drive(&ev, &task);
         if installed {
             let _ = ev.remove_signal_handler(signal::SIGINT);

@@ -500,6 +500,44 @@ mod runner_tests {
         runner.close().unwrap();
     }
 
+    /// A SIGINT handler the user added to the runner's loop is kept: the
+    /// runner does not install its own over it (asyncio installs its
+    /// handler only over the default one), and the user's handler gets
+    /// the signal, the main task is not cancelled.
+    ///
+    /// CPython: RunnerTests.test_signal_install_not_supported_ok (the
+    /// handler-already-set half of the runner's check)
+    #[test]
+    fn test_users_sigint_handler_on_the_runners_loop_is_kept() {
+        let _guard = SigintGuard::new();
+        let mut runner = Runner::new().handle_sigint(true);
+        let ev = runner.get_loop().unwrap();
+        watchdog(&ev);
+        let seen = Rc::new(Cell::new(0));
+        let s = seen.clone();
+        ev.add_signal_handler(signal::SIGINT, move |_| s.set(s.get() + 1))
+            .unwrap();
+        interrupt_self(&ev);
+        let arrived = seen.clone();
+        let value = runner
+            .run(async move {
+                // Until the signal has arrived (a few iterations; bounded).
+                for _ in 0..1_000 {
+                    if arrived.get() > 0 {
+                        break;
+                    }
+                    yield_now().await?;
+                }
+                Ok::<_, Error>(7)
+            })
+            .unwrap();
+        assert_eq!(value, 7, "the main task was not cancelled");
+        assert!(ev.has_signal_handler(signal::SIGINT), "still installed");
+        assert!(ev.remove_signal_handler(signal::SIGINT).unwrap());
+        assert_eq!(seen.get(), 1, "the user's handler got the signal");
+        runner.close().unwrap();
+    }
+
     /// SIGINT while the main task waits on a future cancels both.
     ///
     /// CPython: RunnerTests.test_interrupt_wait

@@ -824,6 +824,14 @@ impl EventLoop {
         Ok(removed.is_some())
     }
 
+    /// True if this loop has a handler for `sig` (added with
+    /// [`add_signal_handler`](EventLoop::add_signal_handler)). asyncio's
+    /// runner asks `signal.getsignal` the same question before it installs
+    /// its own SIGINT handler.
+    pub fn has_signal_handler(&self, sig: i32) -> bool {
+        self.inner.signals.borrow().handles(sig)
+    }
+
     // ===== exception handling =====
 
     /// Sets the handler called for errors no caller can receive (panicking

@@ -172,6 +172,11 @@ impl Signals {
         Some((entry.callback.clone(), entry.site))
     }
 
+    /// True if `sig` has a handler.
+    pub(crate) fn handles(&self, sig: i32) -> bool {
+        self.entries.contains_key(&sig)
+    }
+
     /// True if no signal is handled.
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
