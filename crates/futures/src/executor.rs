@@ -44,13 +44,18 @@ pub trait Executor: Send + Sync {
 struct PoolState {
     jobs: VecDeque<Job>,
     idle: usize,
+    /// Every worker started (kept for their thread ids and the count).
     workers: Vec<JoinHandle<()>>,
+    /// Workers that have not exited yet.
+    live: usize,
     shutdown: bool,
 }
 
 struct Pool {
     state: Mutex<PoolState>,
     work: Condvar,
+    /// Told each time a worker exits (`shutdown(true)` waits on it).
+    exited: Condvar,
     max_workers: usize,
     name: String,
 }
@@ -82,9 +87,11 @@ impl ThreadPoolExecutor {
                 jobs: VecDeque::new(),
                 idle: 0,
                 workers: Vec::new(),
+                live: 0,
                 shutdown: false,
             }),
             work: Condvar::new(),
+            exited: Condvar::new(),
             max_workers: max_workers.max(1),
             name: "tulip-executor".to_string(),
         });
@@ -188,7 +195,10 @@ impl Pool {
                 .name(name)
                 .spawn(move || pool.worker())
             {
-                Ok(handle) => state.workers.push(handle),
+                Ok(handle) => {
+                    state.workers.push(handle);
+                    state.live += 1;
+                }
                 Err(err) if state.workers.is_empty() => {
                     state.jobs.pop_back();
                     return Err(Error::new(err));
@@ -213,6 +223,8 @@ impl Pool {
                 continue;
             }
             if state.shutdown {
+                state.live -= 1;
+                self.exited.notify_all();
                 return;
             }
             state.idle += 1;
@@ -221,22 +233,20 @@ impl Pool {
         }
     }
 
+    /// With `wait`, returns once every worker exited (each caller: two
+    /// threads shutting down at once both wait), the calling thread's own
+    /// worker excepted (a job shutting its own pool down).
     fn shutdown(&self, wait: bool) {
-        let workers = {
-            let mut state = self.state.lock();
-            state.shutdown = true;
-            self.work.notify_all();
-            if wait {
-                std::mem::take(&mut state.workers)
-            } else {
-                Vec::new()
-            }
-        };
+        let mut state = self.state.lock();
+        state.shutdown = true;
+        self.work.notify_all();
+        if !wait {
+            return;
+        }
         let me = std::thread::current().id();
-        for worker in workers {
-            if worker.thread().id() != me {
-                let _ = worker.join();
-            }
+        let own = usize::from(state.workers.iter().any(|w| w.thread().id() == me));
+        while state.live > own {
+            self.exited.wait(&mut state);
         }
     }
 }

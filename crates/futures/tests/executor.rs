@@ -583,3 +583,49 @@ fn dropping_the_last_pool_handle_shuts_it_down_after_queued_jobs() {
         .recv_timeout(WATCHDOG)
         .expect("the worker thread exited after the pool was dropped");
 }
+
+/// Two threads calling `shutdown(true)` at once both wait for the running
+/// job (CPython's `shutdown(wait=True)` joins every worker in each
+/// caller); the second used to return at once, the first having taken the
+/// workers to join.
+#[test]
+fn two_concurrent_shutdowns_with_wait_both_wait_for_running_jobs() {
+    let pool = ThreadPoolExecutor::new(2);
+    let gate = Gate::default();
+    let (started_tx, started_rx) = mpsc::channel();
+    let job_gate = gate.clone();
+    let job = pool
+        .submit(move || {
+            started_tx.send(()).unwrap();
+            job_gate.wait()
+        })
+        .unwrap();
+    started_rx.recv_timeout(WATCHDOG).expect("the job started");
+    let returned = Arc::new(AtomicUsize::new(0));
+    let shutdowns: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, returned) = (pool.clone(), returned.clone());
+            thread::spawn(move || {
+                pool.shutdown(true);
+                returned.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    // Neither returns while the job runs (a missed early return would only
+    // make this pass wrongly, never fail wrongly).
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        returned.load(Ordering::SeqCst),
+        0,
+        "a shutdown returned early"
+    );
+    gate.open();
+    for shutdown in shutdowns {
+        shutdown.join().unwrap();
+    }
+    assert_eq!(returned.load(Ordering::SeqCst), 2);
+    assert!(
+        job.result(Some(WATCHDOG)).unwrap(),
+        "the job ran to its end"
+    );
+}
