@@ -48,6 +48,9 @@ struct PoolState {
     workers: Vec<JoinHandle<()>>,
     /// Workers that have not exited yet.
     live: usize,
+    /// Workers whose job is inside `shutdown(true)` of this pool: they
+    /// cannot exit before it returns, so nobody waits for them.
+    waiting_workers: usize,
     shutdown: bool,
 }
 
@@ -88,6 +91,7 @@ impl ThreadPoolExecutor {
                 idle: 0,
                 workers: Vec::new(),
                 live: 0,
+                waiting_workers: 0,
                 shutdown: false,
             }),
             work: Condvar::new(),
@@ -234,8 +238,9 @@ impl Pool {
     }
 
     /// With `wait`, returns once every worker exited (each caller: two
-    /// threads shutting down at once both wait), the calling thread's own
-    /// worker excepted (a job shutting its own pool down).
+    /// threads shutting down at once both wait), except the workers whose
+    /// job is itself in here (a job shutting its own pool down, two such
+    /// jobs at once): they exit after it returns.
     fn shutdown(&self, wait: bool) {
         let mut state = self.state.lock();
         state.shutdown = true;
@@ -244,9 +249,16 @@ impl Pool {
             return;
         }
         let me = std::thread::current().id();
-        let own = usize::from(state.workers.iter().any(|w| w.thread().id() == me));
-        while state.live > own {
+        let on_worker = state.workers.iter().any(|w| w.thread().id() == me);
+        if on_worker {
+            state.waiting_workers += 1;
+            self.exited.notify_all();
+        }
+        while state.live > state.waiting_workers {
             self.exited.wait(&mut state);
+        }
+        if on_worker {
+            state.waiting_workers -= 1;
         }
     }
 }

@@ -70,12 +70,14 @@ pub(crate) trait TaskControl: AnyFuture {
     fn header(&self) -> &TaskHeader;
     fn event_loop(&self) -> &EventLoop;
     fn site(&self) -> &'static Location<'static>;
-    fn cancel_task(&self, msg: Option<&str>) -> bool {
-        self.cancel_task_via(msg, None)
-    }
-    /// `cancel_task`, delivered to `target` (a future the task awaits) if
-    /// it takes it, else as usual.
-    fn cancel_task_via(&self, msg: Option<&str>, target: Option<Pin<Rc<dyn AnyFuture>>>) -> bool;
+    fn cancel_task(&self, msg: Option<&str>) -> bool;
+    /// A scope's cancellation (a `timeout` expiring): counted as a request
+    /// and delivered to `target` (what the scope's body awaits) if it takes
+    /// it; otherwise the task is woken and false returned: the scope then
+    /// hands the request to its own body's next poll (`arm_must_cancel`).
+    /// Never to the task's record, which may be another branch of a select.
+    fn cancel_task_scoped(&self, msg: Option<&str>, target: Option<Pin<Rc<dyn AnyFuture>>>)
+    -> bool;
     fn abort_task(&self);
     fn is_done(&self) -> bool;
     fn is_cancelled(&self) -> bool;
@@ -113,6 +115,9 @@ pub(crate) struct TaskHeader {
     /// The awaited future's identity (`FutureInner::id`) while `fut_waiter`
     /// is set; null otherwise.
     fut_waiter_id: Cell<*const ()>,
+    /// Counts records made (wrapping): a scope compares it around its
+    /// body's poll to learn whether the body recorded what it awaits.
+    records: Cell<u32>,
     id: Cell<Option<RunnableId>>,
     waker: OnceCell<Waker>,
     started: Cell<bool>,
@@ -216,6 +221,7 @@ impl TaskHeader {
         me: impl FnOnce() -> Pin<Rc<dyn AnyFuture>>,
     ) -> Option<Pin<Rc<dyn AnyFuture>>> {
         self.fut_waiter_id.set(fut_id);
+        self.records.set(self.records.get().wrapping_add(1));
         self.fut_waiter.replace(Some(me()))
     }
 }
@@ -385,7 +391,27 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
         self.head().core.site()
     }
 
-    fn cancel_task_via(&self, msg: Option<&str>, target: Option<Pin<Rc<dyn AnyFuture>>>) -> bool {
+    fn cancel_task_scoped(
+        &self,
+        msg: Option<&str>,
+        target: Option<Pin<Rc<dyn AnyFuture>>>,
+    ) -> bool {
+        let TaskHead { header: h, core } = self.head();
+        core.silence_unretrieved();
+        if !core.is_pending() {
+            return false;
+        }
+        h.cancels_requested.set(h.cancels_requested.get() + 1);
+        if target.is_some_and(|target| target.cancel_any(msg)) {
+            // What the scope's body awaits delivers it.
+            return true;
+        }
+        h.set_cancel_message(msg);
+        h.wake();
+        false
+    }
+
+    fn cancel_task(&self, msg: Option<&str>) -> bool {
         let TaskHead { header: h, core } = self.head();
         // As asyncio's `Task.cancel` (`_log_traceback = False` first): a
         // failed task that is cancelled afterwards is not reported.
@@ -394,10 +420,6 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
             return false;
         }
         h.cancels_requested.set(h.cancels_requested.get() + 1);
-        if target.is_some_and(|target| target.cancel_any(msg)) {
-            // The future the caller knows the task awaits delivers it.
-            return true;
-        }
         // (Cancelling the awaited future runs no user code inline: nothing
         // can record a new `fut_waiter` meanwhile.)
         let waiter = h.fut_waiter.take();
@@ -673,19 +695,32 @@ pub(crate) fn set_fut_waiter(fut_id: *const (), waiter: impl FnOnce() -> Pin<Rc<
     drop(old);
 }
 
-/// The identity of what the current task records as awaited (null: none,
-/// or outside a task).
-pub(crate) fn recorded_fut_waiter_id() -> *const () {
-    with_current(|task| task.header().fut_waiter_id.get()).unwrap_or(std::ptr::null())
+/// Sets the current task's `must_cancel` for a scope's body about to be
+/// polled; false (and nothing changed) if it is already set (a request
+/// from outside is pending: the body gets that one) or outside a task.
+pub(crate) fn arm_must_cancel() -> bool {
+    with_current(|task| !task.header().must_cancel.replace(true)).unwrap_or(false)
 }
 
-/// What the current task records as awaited, if its identity is not
-/// `before`: the future a poll made since `before` was read suspended on.
-pub(crate) fn fut_waiter_recorded_since(before: *const ()) -> Option<Pin<Rc<dyn AnyFuture>>> {
+/// After the body's poll: clears `must_cancel` if the body did not take
+/// it (it awaited no tulip future), so no other branch of a select takes
+/// it; true if it was still set.
+pub(crate) fn disarm_must_cancel() -> bool {
+    with_current(|task| task.header().must_cancel.replace(false)).unwrap_or(false)
+}
+
+/// How many records the current task made so far (0 outside a task).
+pub(crate) fn fut_waiter_records() -> u32 {
+    with_current(|task| task.header().records.get()).unwrap_or(0)
+}
+
+/// What the current task records as awaited, if a record was made since
+/// the count was `before` (see [`fut_waiter_records`]): the future a poll
+/// made in between suspended on.
+pub(crate) fn fut_waiter_recorded_since(before: u32) -> Option<Pin<Rc<dyn AnyFuture>>> {
     with_current(|task| {
         let h = task.header();
-        let id = h.fut_waiter_id.get();
-        if id.is_null() || id == before {
+        if h.records.get() == before {
             return None;
         }
         peek(&h.fut_waiter, |waiter| waiter.cloned())
@@ -760,6 +795,7 @@ impl<T: 'static> Task<T> {
                 cold: Cell::new(None),
                 fut_waiter: Cell::new(None),
                 fut_waiter_id: Cell::new(std::ptr::null()),
+                records: Cell::new(0),
                 id: Cell::new(None),
                 waker: OnceCell::new(),
                 started: Cell::new(false),
@@ -994,14 +1030,13 @@ impl AnyTask {
         self.control.cancel_task(msg)
     }
 
-    /// [`cancel`](Self::cancel), delivered to `target` (a future the task
-    /// awaits) if it takes it.
-    pub(crate) fn cancel_via(
+    /// A scope's [`cancel`](Self::cancel): see `TaskControl::cancel_task_scoped`.
+    pub(crate) fn cancel_scoped(
         &self,
         msg: Option<&str>,
         target: Option<Pin<Rc<dyn AnyFuture>>>,
     ) -> bool {
-        self.control.cancel_task_via(msg, target)
+        self.control.cancel_task_scoped(msg, target)
     }
 
     /// See [`Task::cancelling`].

@@ -14,8 +14,10 @@
 //!    body produced anyway is returned as is (never lost), and an outer
 //!    cancellation is never swallowed.
 //! 4. The expiry cancels the tulip future the body was last suspended on
-//!    (kept from the body's last poll), not whatever the task polled last:
-//!    in a select, the other branch's future is left alone.
+//!    (kept from the body's last poll); if the body awaits none (or it is
+//!    done already), the cancellation waits for the body's next poll and
+//!    goes to the body's first tulip await (or yield) there. Never to what
+//!    the task polled last: in a select, the other branch is left alone.
 //! 5. A scope whose `run` is dropped before its body finished leaves too:
 //!    its timer is disarmed, and a cancellation it requested that was not
 //!    delivered is taken back, so it never cancels the task's later work.
@@ -66,6 +68,9 @@ struct Inner {
     /// recorded as the task's awaited future): the expiry cancels that
     /// one, also when another branch of a select was polled after it.
     body_waiter: RefCell<Option<Pin<Rc<dyn AnyFuture>>>>,
+    /// The expiry's cancellation waits for the body's next poll (the body
+    /// awaited no tulip future that could take it).
+    deliver: Cell<bool>,
     cancelling: Cell<u32>,
     ev: RefCell<Option<EventLoop>>,
     /// A relative deadline, turned absolute on entry.
@@ -106,6 +111,7 @@ impl Timeout {
                 handle: RefCell::new(None),
                 task: RefCell::new(None),
                 body_waiter: RefCell::new(None),
+                deliver: Cell::new(false),
                 cancelling: Cell::new(0),
                 ev: RefCell::new(None),
                 pending_delay: Cell::new(None),
@@ -178,7 +184,9 @@ impl Timeout {
         let task = self.inner.task.borrow().clone();
         if let Some(task) = task {
             let target = self.inner.body_waiter.borrow().clone();
-            task.cancel_via(None, target);
+            if !task.cancel_scoped(None, target) {
+                self.inner.deliver.set(true);
+            }
         }
         self.inner.state.set(State::Expiring);
         self.inner.handle.borrow_mut().take();
@@ -205,8 +213,14 @@ impl Timeout {
         };
         let mut body = std::pin::pin!(body);
         let result = std::future::poll_fn(|cx| {
-            let before = task::recorded_fut_waiter_id();
+            // An expiry waiting for the body: its first tulip await (or
+            // yield) takes it; left untaken, no other select branch gets it.
+            let armed = self.inner.deliver.get() && task::arm_must_cancel();
+            let before = task::fut_waiter_records();
             let poll = body.as_mut().poll(cx);
+            if armed && !task::disarm_must_cancel() {
+                self.inner.deliver.set(false);
+            }
             if poll.is_pending() {
                 let waiter = task::fut_waiter_recorded_since(before);
                 let old = self.inner.body_waiter.replace(waiter);

@@ -372,6 +372,11 @@ fn to_thread_dropped_while_queued_never_runs_the_job() {
         }));
         // The last one is awaited: it runs, after the two cancelled ones.
         let last = loop_futures::to_thread(move || a.store(true, Ordering::SeqCst));
+        // The loop future's cancellation reaches the job's concurrent
+        // future through a done callback, in the next iteration (asyncio's
+        // `_chain_future` too): only then is the worker let go.
+        yield_now().await?;
+        yield_now().await?;
         tx.send(()).unwrap();
         busy.await?;
         last.await?;
@@ -606,4 +611,77 @@ fn a_handle_dropped_in_another_tasks_step_keeps_that_tasks_record() {
         .unwrap();
     run_briefly(&ev);
     assert_cancel_reaches_the_child(&ev, &b, &child);
+}
+
+/// The timeout's body awaits F, and F completes in the iteration the scope
+/// expires in, before the task's step: F refuses the cancellation, which
+/// then waits for the body instead of going to the task's record (the
+/// other branch's shared future).
+#[test]
+fn a_timeout_expiring_as_its_body_completes_spares_the_other_branch() {
+    let ev = manual_loop();
+    let shared: loop_futures::Future<u32> = ev.create_future();
+    let s2 = shared.clone();
+    let f: loop_futures::Future<u32> = ev.create_future();
+    let f2 = f.clone();
+    let ev2 = ev.clone();
+    let out = ev
+        .run_until_complete(async move {
+            let scope = loop_futures::timeout(None);
+            let sc = scope.clone();
+            let ev3 = ev2.clone();
+            ev2.call_later(Duration::from_secs(1), move |_| {
+                sc.reschedule(Some(ev3.time())).unwrap(); // expiry queued first
+                f2.set_result(7).unwrap(); // then the task's wake-up
+            })
+            .unwrap();
+            let body = scope.run(f.clone());
+            let r = select2(body, s2.clone()).await;
+            Ok::<_, Error>(format!("{r:?}"))
+        })
+        .unwrap();
+    assert!(
+        !shared.cancelled(),
+        "shared future cancelled by the body's timeout; select returned {out}"
+    );
+}
+
+/// A timeout whose body awaits no tulip future (it only yields), in a
+/// select beside a shared future, either branch first: the expiry goes to
+/// the body's next yield, the scope reports `Timeout`, the shared future
+/// is untouched.
+#[test]
+fn a_timeout_whose_body_awaits_no_future_reports_timeout_in_a_select() {
+    for timeout_first in [false, true] {
+        let ev = manual_loop();
+        let shared: loop_futures::Future<u32> = ev.create_future();
+        let s2 = shared.clone();
+        let ev2 = ev.clone();
+        let out = ev
+            .run_until_complete(async move {
+                let scope = loop_futures::timeout(None);
+                let sc = scope.clone();
+                let body = scope.run(async move {
+                    for i in 0..1000u32 {
+                        if i == 3 {
+                            sc.reschedule(Some(ev2.time()))?;
+                        }
+                        yield_now().await?;
+                    }
+                    Ok::<_, Error>("body never cancelled")
+                });
+                let r = if timeout_first {
+                    format!("{:?}", select2(body, s2.clone()).await)
+                } else {
+                    format!("{:?}", select2(s2.clone(), body).await)
+                };
+                Ok::<_, Error>(r)
+            })
+            .unwrap();
+        assert!(
+            !shared.cancelled() && out.contains("Timeout"),
+            "timeout_first={timeout_first}: select returned {out}; shared cancelled: {}",
+            shared.cancelled()
+        );
+    }
 }

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -628,4 +628,28 @@ fn two_concurrent_shutdowns_with_wait_both_wait_for_running_jobs() {
         job.result(Some(WATCHDOG)).unwrap(),
         "the job ran to its end"
     );
+}
+
+/// Two jobs of one pool each call `shutdown(true)` on it: neither waits
+/// for the other's worker (each exits only after its job's shutdown
+/// returned), so both return.
+#[test]
+fn two_jobs_shutting_their_own_pool_down_both_return() {
+    let pool = ThreadPoolExecutor::new(2);
+    let barrier = Arc::new(Barrier::new(2));
+    let (tx, rx) = mpsc::channel();
+    for _ in 0..2 {
+        let (p, b, tx) = (pool.clone(), barrier.clone(), tx.clone());
+        pool.submit(move || {
+            b.wait();
+            p.shutdown(true);
+            tx.send(()).unwrap();
+        })
+        .unwrap();
+    }
+    for i in 0..2 {
+        rx.recv_timeout(WATCHDOG).unwrap_or_else(|_| {
+            panic!("shutdown #{i} called from a job never returned (deadlock)")
+        });
+    }
 }
