@@ -709,6 +709,11 @@ pub(crate) fn disarm_must_cancel() -> bool {
     with_current(|task| task.header().must_cancel.replace(false)).unwrap_or(false)
 }
 
+/// Whether the current task's `must_cancel` is set.
+pub(crate) fn must_cancel_pending() -> bool {
+    with_current(|task| task.header().must_cancel.get()).unwrap_or(false)
+}
+
 /// How many records the current task made so far (0 outside a task).
 pub(crate) fn fut_waiter_records() -> u32 {
     with_current(|task| task.header().records.get()).unwrap_or(0)

@@ -215,11 +215,22 @@ impl Timeout {
         let result = std::future::poll_fn(|cx| {
             // An expiry waiting for the body: its first tulip await (or
             // yield) takes it; left untaken, no other select branch gets it.
-            let armed = self.inner.deliver.get() && task::arm_must_cancel();
+            let waiting = self.inner.deliver.get();
+            let armed = waiting && task::arm_must_cancel();
             let before = task::fut_waiter_records();
             let poll = body.as_mut().poll(cx);
-            if armed && !task::disarm_must_cancel() {
-                self.inner.deliver.set(false);
+            if waiting {
+                // Not armed: a request already pending (from outside, or
+                // an enclosing scope's) stands for this one too (asyncio:
+                // two cancels, one `CancelledError`); taken, so is ours.
+                let untaken = if armed {
+                    task::disarm_must_cancel()
+                } else {
+                    task::must_cancel_pending()
+                };
+                if !untaken {
+                    self.inner.deliver.set(false);
+                }
             }
             if poll.is_pending() {
                 let waiter = task::fut_waiter_recorded_since(before);

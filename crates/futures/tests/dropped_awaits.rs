@@ -15,7 +15,9 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use loop_core::{EventLoop, ExceptionContext, ManualClock};
-use loop_futures::{Condition, Error, EventLoopExt, Lock, create_task, sleep, yield_now};
+use loop_futures::{
+    Condition, Error, EventLoopExt, Lock, create_task, current_task, sleep, yield_now,
+};
 
 fn manual_loop() -> EventLoop {
     let ev = EventLoop::builder()
@@ -684,4 +686,101 @@ fn a_timeout_whose_body_awaits_no_future_reports_timeout_in_a_select() {
             shared.cancelled()
         );
     }
+}
+
+/// A timeout body that awaits no tulip future: it yields; at the 4th
+/// yield `trigger` runs; on the first `Cancelled` it does a cleanup of 3
+/// yields (asyncio's `except CancelledError: await cleanup(); raise`) and
+/// returns the error.
+async fn yielding_body_with_cleanup(
+    trigger: impl FnOnce(),
+    cleaned: Rc<Cell<bool>>,
+) -> Result<&'static str, Error> {
+    let mut trigger = Some(trigger);
+    for i in 0..1000u32 {
+        if i == 3 {
+            (trigger.take().unwrap())();
+        }
+        if let Err(e) = yield_now().await {
+            for _ in 0..3 {
+                yield_now().await?;
+            }
+            cleaned.set(true);
+            return Err(e);
+        }
+    }
+    Ok("never cancelled")
+}
+
+/// An outer `task.cancel()` and the scope's expiry in one iteration, the
+/// body awaiting no tulip future: one `Cancelled` (asyncio: two cancels,
+/// one `CancelledError`), the body's cleanup completes, the scope passes
+/// the outer cancellation on, `cancelling()` is 1 after. (A first version
+/// delivered the expiry again into the cleanup.)
+#[test]
+fn external_cancel_and_expiry_are_one_cancellation() {
+    let ev = manual_loop();
+    let cleaned = Rc::new(Cell::new(false));
+    let c2 = cleaned.clone();
+    let ev2 = ev.clone();
+    let out = ev
+        .run_until_complete(async move {
+            let scope = loop_futures::timeout(None);
+            let sc = scope.clone();
+            let r = scope
+                .run(yielding_body_with_cleanup(
+                    move || {
+                        let t = current_task().unwrap();
+                        ev2.call_soon(move |_| {
+                            t.cancel(None);
+                        })
+                        .unwrap();
+                        sc.reschedule(Some(ev2.time())).unwrap();
+                    },
+                    c2,
+                ))
+                .await;
+            let n = current_task().unwrap().cancelling();
+            Ok::<_, Error>(format!("{r:?} cancelling={n}"))
+        })
+        .unwrap();
+    assert!(
+        cleaned.get() && out.contains("Cancelled") && out.contains("cancelling=1"),
+        "cleanup finished: {}; {out}",
+        cleaned.get()
+    );
+}
+
+/// Inner and outer scopes expire in one iteration while the body only
+/// yields: one `Cancelled` (asyncio), the cleanup completes, the inner
+/// scope passes it on, the outer reports `Timeout`, `cancelling()` is 0.
+#[test]
+fn nested_scopes_expiring_together_deliver_once() {
+    let ev = manual_loop();
+    let cleaned = Rc::new(Cell::new(false));
+    let c2 = cleaned.clone();
+    let ev2 = ev.clone();
+    let out = ev
+        .run_until_complete(async move {
+            let outer = loop_futures::timeout(None);
+            let inner = loop_futures::timeout(None);
+            let (o2, i2) = (outer.clone(), inner.clone());
+            let r = outer
+                .run(inner.run(yielding_body_with_cleanup(
+                    move || {
+                        o2.reschedule(Some(ev2.time())).unwrap();
+                        i2.reschedule(Some(ev2.time())).unwrap();
+                    },
+                    c2,
+                )))
+                .await;
+            let n = current_task().unwrap().cancelling();
+            Ok::<_, Error>(format!("{r:?} cancelling={n}"))
+        })
+        .unwrap();
+    assert!(
+        cleaned.get() && out.contains("Timeout") && out.contains("cancelling=0"),
+        "cleanup finished: {}; {out}",
+        cleaned.get()
+    );
 }
