@@ -784,3 +784,54 @@ fn nested_scopes_expiring_together_deliver_once() {
         cleaned.get()
     );
 }
+
+/// A timeout body that panics in the poll the scope armed the expiry's
+/// cancellation for (the panic caught in the task, the failed scope kept):
+/// the task's next await does not receive that cancellation. (The panic
+/// unwinds through the scope's `run`, whose guard leaves the scope, and
+/// its `uncancel` takes the armed request back.)
+#[test]
+fn a_timeout_body_panicking_in_its_armed_poll_leaves_no_stray_cancellation() {
+    let ev = manual_loop();
+    let flag = Flag::default();
+    let out = ev
+        .run_until_complete(async move {
+            let scope = loop_futures::timeout(None);
+            let (sc, f) = (scope.clone(), flag.clone());
+            let ev = loop_core::get_running_loop()?;
+            ev.call_soon(move |ev| {
+                sc.reschedule(Some(ev.time())).unwrap();
+                f.set();
+            })?;
+            let expired = flag.clone();
+            // A foreign await that panics once the flag is set: it never
+            // takes the armed cancellation.
+            let mut run = Box::pin(scope.run(async move {
+                expired.wait().await;
+                panic!("body failed");
+                #[allow(unreachable_code)]
+                Ok::<(), Error>(())
+            }));
+            let caught = std::future::poll_fn(|cx| {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run.as_mut().poll(cx)
+                })) {
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Ok(Poll::Ready(_)) => Poll::Ready(false),
+                    Err(_) => Poll::Ready(true),
+                }
+            })
+            .await;
+            // Awaited while the failed scope is still alive (dropping it
+            // takes its request back).
+            let next = yield_now().await;
+            drop(run);
+            Ok::<_, Error>((caught, next.is_ok(), current_task().unwrap().cancelling()))
+        })
+        .unwrap();
+    assert_eq!(
+        out,
+        (true, true, 0),
+        "(panic caught, next await ok, cancelling)"
+    );
+}
