@@ -85,8 +85,8 @@ impl Runner {
     /// named `main`, as asyncio does on the main thread). A SIGINT handler
     /// already added to the runner's loop is kept instead.
     ///
-    /// After each `run` the signal's default action (ending the process)
-    /// applies again. A program with its own process-wide SIGINT handling
+    /// After a `run` that installed its handler, the signal's default
+    /// action (ending the process) applies again. A program with its own process-wide SIGINT handling
     /// (`ctrlc`, `signal-hook`, installed before) should turn this off:
     /// asyncio asks `signal.getsignal` whether the handler is still the
     /// default one, which safe Rust cannot ask the OS, so tulip does not

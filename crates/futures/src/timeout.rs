@@ -7,7 +7,9 @@
 //! `cancelling()` / `uncancel()`, exactly as asyncio does, so nested scopes
 //! and an explicit `cancel()` of the task compose:
 //! 1. On entry the scope records `task.cancelling()`.
-//! 2. On expiry it calls `task.cancel()` and becomes *expiring*.
+//! 2. On expiry it requests the task's cancellation for its own body
+//!    (counted in `cancelling()` like `task.cancel()`, delivered as in 4)
+//!    and becomes *expiring*.
 //! 3. On exit, if expiring, it calls `task.uncancel()`; only if the count
 //!    is back to the recorded value (no other cancel arrived) *and* the body
 //!    failed with `Cancelled` does it return `Timeout`. A result that the

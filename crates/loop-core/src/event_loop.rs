@@ -23,8 +23,9 @@
 //! 3. A panic in a callback is caught at the run step and reported to the
 //!    exception handler; the iteration continues with the next entry. So is
 //!    a panic in the destructor of what the loop drops after it: the
-//!    closure of a reader that removed itself, the context it ran in, the
-//!    reported panic's payload.
+//!    closure of a reader that removed itself, the context it ran in. A
+//!    reported panic's payload whose destructor panics is logged and
+//!    leaked, never unwound.
 //! 4. After `close`, nothing can be scheduled (`LoopError::Closed`), and the
 //!    poller, its fds, all registrations, pending callbacks and runnables
 //!    have been released, also when a destructor or `on_loop_closed` of
