@@ -415,6 +415,22 @@ async fn connect_one(
     addr: SocketAddr,
     local: Option<SocketAddr>,
 ) -> io::Result<TcpStream> {
+    // asyncio's `_connect_sock` skips local addresses of another family;
+    // with none left the attempt fails before any socket is made (in a
+    // Happy Eyeballs race the other family's attempts go on).
+    if let Some(local) = local {
+        if local.is_ipv4() != addr.is_ipv4() {
+            let family = if addr.is_ipv4() {
+                "AF_INET"
+            } else {
+                "AF_INET6"
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("no matching local address with family={family} found"),
+            ));
+        }
+    }
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM,
@@ -594,6 +610,39 @@ mod tests {
                 );
             }
         }
+        ev.close().expect("close");
+    }
+
+    /// A race over an IPv6 and an IPv4 address with an IPv4 `local_addr`:
+    /// the IPv6 attempt fails at once (asyncio skips local addresses of
+    /// another family, and with none left fails that attempt), the IPv4
+    /// one connects from the local address. No IPv6 stack needed: the
+    /// IPv6 attempt makes no socket.
+    #[test]
+    fn a_local_address_of_one_family_skips_the_other_familys_attempts() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = listener.local_addr().expect("addr").port();
+        let local = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free local port");
+        let addrs = vec![
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        ];
+        let ev = EventLoop::new().expect("loop");
+        let ev2 = ev.clone();
+        let outcome = ev.run_until_complete(async move {
+            let options = ConnectOptions {
+                happy_eyeballs_delay: Some(Duration::from_millis(250)),
+                local_addr: Some(local),
+                all_errors: true,
+                ..ConnectOptions::default()
+            };
+            let stream = connect_any(&ev2, addrs, &options).await?;
+            Ok::<_, Error>(stream.local_addr()?)
+        });
+        assert_eq!(outcome.expect("the IPv4 attempt connects"), local);
+        drop(listener);
         ev.close().expect("close");
     }
 }

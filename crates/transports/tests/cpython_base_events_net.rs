@@ -866,7 +866,12 @@ fn test_create_connection_local_addr_nomatch_family() {
             .await
             .err()
             .expect("an IPv6 local address for an IPv4 connection");
-        assert!(err.downcast_ref::<io::Error>().is_some(), "{err:?}");
+        let io_err = err.downcast_ref::<io::Error>().expect("an io::Error");
+        assert_eq!(io_err.kind(), io::ErrorKind::AddrNotAvailable);
+        assert_eq!(
+            io_err.to_string(),
+            "no matching local address with family=AF_INET found"
+        );
         assert_eq!(open_fds(), before, "the socket is closed");
         assert!(server.accepted().is_empty());
         server.server.close();
