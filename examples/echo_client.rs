@@ -4,16 +4,18 @@
 //! It sends `--count` messages to `--host:--port`, waits for each echo, then
 //! closes and awaits the future its protocol completes when the connection
 //! is lost. Without `--port` it starts its own echo server in-process first,
-//! so it runs anywhere.
+//! so it runs anywhere. A server that stops answering ends it with an
+//! error after `--timeout` seconds (default 30), the connection aborted.
 //!
 //! ```text
 //! cargo run --release --example echo_client -- [--host 127.0.0.1] [--port N] [--count 1000]
+//!     [--timeout 30]
 //! ```
 
 #![allow(clippy::print_stdout)]
 
 use examples::{arg, flag, optional_flag};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tulip::prelude::*;
 use tulip::{
@@ -89,6 +91,9 @@ fn main() -> Result<(), Error> {
     let host = arg(&args, "--host").unwrap_or_else(|| "127.0.0.1".into());
     let port: Option<u16> = optional_flag(&args, "--port").map_err(Error::msg)?;
     let count: usize = flag(&args, "--count", 1000).map_err(Error::msg)?.max(1);
+    let timeout: f64 = flag(&args, "--timeout", 30.0).map_err(Error::msg)?;
+    let timeout = Duration::try_from_secs_f64(timeout)
+        .map_err(|err| Error::msg(format!("--timeout {timeout}: {err}")))?;
 
     tulip::run(async move {
         let ev = tulip::get_running_loop()?;
@@ -109,7 +114,7 @@ fn main() -> Result<(), Error> {
         let lost: Future<usize> = ev.create_future();
         let done = lost.clone();
         let started = Instant::now();
-        let (_transport, _protocol) = create_connection(
+        let (transport, _protocol) = create_connection(
             &ev,
             move || Client {
                 transport: None,
@@ -124,7 +129,15 @@ fn main() -> Result<(), Error> {
             ConnectOptions::default(),
         )
         .await?;
-        let echoed = lost.await?;
+        // The round trips and the close, bounded: a server that stops
+        // answering is an error, not a hang.
+        let echoed = match tulip::wait_for(lost, Some(timeout)).await {
+            Ok(echoed) => echoed,
+            Err(err) => {
+                transport.abort();
+                return Err(err);
+            }
+        };
         let took = started.elapsed();
         println!(
             "{echoed} round trips to {host}:{port} in {:.1} ms ({:.1} µs each)",
