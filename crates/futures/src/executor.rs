@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::ThreadId;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -44,8 +44,10 @@ pub trait Executor: Send + Sync {
 struct PoolState {
     jobs: VecDeque<Job>,
     idle: usize,
-    /// Every worker started (kept for their thread ids and the count).
-    workers: Vec<JoinHandle<()>>,
+    /// The thread of every worker started (their count; whether a caller
+    /// of `shutdown` is one of them). Workers are detached: `shutdown`
+    /// waits on `live`, not on join handles.
+    workers: Vec<ThreadId>,
     /// Workers that have not exited yet.
     live: usize,
     /// Workers whose job is inside `shutdown(true)` of this pool: they
@@ -155,13 +157,13 @@ where
 /// job, a cancelled job's destructor): nobody can receive it, so it is
 /// logged; a payload whose own drop panics is leaked.
 fn log_worker_panic(payload: Box<dyn std::any::Any + Send>) {
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("<non-string payload>");
-    tracing::error!(target: "tulip", panic = message, "executor job panicked on a worker thread");
-    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+    let panic = PanicError::new(payload);
+    tracing::error!(
+        target: "tulip",
+        panic = panic.message(),
+        "executor job panicked on a worker thread"
+    );
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(panic))) {
         Box::leak(again);
     }
 }
@@ -200,7 +202,7 @@ impl Pool {
                 .spawn(move || pool.worker())
             {
                 Ok(handle) => {
-                    state.workers.push(handle);
+                    state.workers.push(handle.thread().id());
                     state.live += 1;
                 }
                 Err(err) if state.workers.is_empty() => {
@@ -249,7 +251,7 @@ impl Pool {
             return;
         }
         let me = std::thread::current().id();
-        let on_worker = state.workers.iter().any(|w| w.thread().id() == me);
+        let on_worker = state.workers.contains(&me);
         if on_worker {
             state.waiting_workers += 1;
             self.exited.notify_all();

@@ -700,14 +700,17 @@ impl<T> FutureInner<T> {
         self.site
     }
 
-    /// Removes the waker entry of an awaiter that goes away.
+    /// Removes the waker entry of an awaiter that goes away before its
+    /// await finished, and the current task's record of this future as
+    /// what it awaits, unless another handle of it still wakes that task.
     pub(crate) fn drop_waiter(&self, id: u64) {
         self.remove_waiter(id, false);
+        task::forget_fut_waiter(self.id(), |waker| self.has_waker(waker));
     }
 
     /// True if an awaiter's entry would wake `waker`'s task (another handle
     /// of this future that task still awaits).
-    pub(crate) fn has_waker(&self, waker: &Waker) -> bool {
+    fn has_waker(&self, waker: &Waker) -> bool {
         let wakes = |w: &Waiter<T>| matches!(&w.kind, WaiterKind::Waker(k) if k.will_wake(waker));
         match &*self.waiters.borrow() {
             WaiterList::Empty => false,
@@ -782,7 +785,6 @@ impl<T> Drop for Future<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.inner.drop_waiter(id.get());
-            task::forget_fut_waiter(self.inner.id(), |waker| self.inner.has_waker(waker));
         }
     }
 }

@@ -203,6 +203,14 @@ impl<C: Children + 'static> GatherCore<C> {
         self.outcome.borrow().is_some()
     }
 
+    /// The gather's future is dropped: if it was being awaited through
+    /// `signal`, the children are cancelled (invariant 2).
+    pub(crate) fn cancel_if_awaited(&self, signal: &Future<()>) {
+        if signal.is_awaiting() {
+            self.cancel(None);
+        }
+    }
+
     /// Waits for the outcome as one awaiter; cancelling the awaiting task
     /// cancels the children (invariant 2).
     pub(crate) fn poll_outcome(
@@ -358,9 +366,7 @@ pub struct GatherSettled<T: 'static> {
 impl<T: 'static> Drop for Setup<T> {
     fn drop(&mut self) {
         if let Setup::Ready { core, signal } = self {
-            if signal.is_awaiting() {
-                core.cancel(None);
-            }
+            core.cancel_if_awaited(signal);
         }
     }
 }
@@ -560,9 +566,7 @@ pub mod tuple {
         fn drop(&mut self) {
             // As a gather's (see `Setup`'s drop).
             if let Some((core, _, signal)) = &self.state {
-                if signal.is_awaiting() {
-                    core.cancel(None);
-                }
+                core.cancel_if_awaited(signal);
             }
         }
     }

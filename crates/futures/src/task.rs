@@ -237,6 +237,20 @@ pub(crate) struct TaskHead<T> {
 type TaskCellOf<T, F> = TaskCell<TaskHead<T>, F>;
 
 impl<T> TaskHead<T> {
+    /// The start of every cancellation request: false if the task is done;
+    /// else the request is counted (`cancelling()`). As asyncio's
+    /// `Task.cancel` (`_log_traceback = False` first), a failed task that
+    /// is cancelled afterwards is not reported.
+    fn count_cancel_request(&self) -> bool {
+        self.core.silence_unretrieved();
+        if !self.core.is_pending() {
+            return false;
+        }
+        let h = &self.header;
+        h.cancels_requested.set(h.cancels_requested.get() + 1);
+        true
+    }
+
     /// Gives up the loop's reference (the task is done).
     fn release(&self) {
         if let Some(id) = self.header.id.take() {
@@ -396,12 +410,10 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
         msg: Option<&str>,
         target: Option<Pin<Rc<dyn AnyFuture>>>,
     ) -> bool {
-        let TaskHead { header: h, core } = self.head();
-        core.silence_unretrieved();
-        if !core.is_pending() {
+        let h = &self.head().header;
+        if !self.head().count_cancel_request() {
             return false;
         }
-        h.cancels_requested.set(h.cancels_requested.get() + 1);
         if target.is_some_and(|target| target.cancel_any(msg)) {
             // What the scope's body awaits delivers it.
             return true;
@@ -412,14 +424,10 @@ impl<T: 'static, F: 'static> TaskControl for TaskCellOf<T, F> {
     }
 
     fn cancel_task(&self, msg: Option<&str>) -> bool {
-        let TaskHead { header: h, core } = self.head();
-        // As asyncio's `Task.cancel` (`_log_traceback = False` first): a
-        // failed task that is cancelled afterwards is not reported.
-        core.silence_unretrieved();
-        if !core.is_pending() {
+        let h = &self.head().header;
+        if !self.head().count_cancel_request() {
             return false;
         }
-        h.cancels_requested.set(h.cancels_requested.get() + 1);
         // (Cancelling the awaited future runs no user code inline: nothing
         // can record a new `fut_waiter` meanwhile.)
         let waiter = h.fut_waiter.take();
@@ -954,9 +962,6 @@ impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         if let Some(id) = self.waiter.take() {
             self.cell.core().drop_waiter(id.get());
-            forget_fut_waiter(self.cell.core().id(), |waker| {
-                self.cell.core().has_waker(waker)
-            });
         }
     }
 }

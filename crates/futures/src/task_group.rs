@@ -30,6 +30,7 @@ use loop_core::{EventLoop, ExceptionContext, get_running_loop};
 
 use crate::error::{Error, ExceptionGroup, RuntimeError};
 use crate::future::Future;
+use crate::sync_primitives::OnDrop;
 use crate::task::{AnyTask, Task, current_task};
 use crate::task_result::IntoTaskResult;
 
@@ -111,10 +112,7 @@ impl TaskGroup {
         // cancelled, then that exception raised, not grouped).
         // Dropped before it returned (a select's losing branch, the parent
         // aborted): the group is abandoned (`abandon`).
-        let mut left = AbandonOnDrop {
-            group: &group,
-            armed: true,
-        };
+        let left = OnDrop::new(|| group.abandon());
         let mut body = std::pin::pin!(body(group.clone()));
         let outcome = std::future::poll_fn(|cx| {
             match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
@@ -127,13 +125,13 @@ impl TaskGroup {
         match outcome {
             Ok(result) => {
                 let result = group.exit(result.map_err(Into::into)).await;
-                left.armed = false;
+                left.defuse();
                 result
             }
             Err(payload) => {
                 let aborted = RuntimeError::new("the TaskGroup's body panicked");
                 let _ = group.exit::<T>(Err(aborted.into())).await;
-                left.armed = false;
+                left.defuse();
                 panic::resume_unwind(payload)
             }
         }
@@ -277,20 +275,6 @@ impl TaskGroup {
             self.abort();
             inner.parent_cancel_requested.set(true);
             inner.parent.cancel(None);
-        }
-    }
-}
-
-/// Calls [`TaskGroup::abandon`] if `scope` is dropped before it returned.
-struct AbandonOnDrop<'a> {
-    group: &'a TaskGroup,
-    armed: bool,
-}
-
-impl Drop for AbandonOnDrop<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.group.abandon();
         }
     }
 }

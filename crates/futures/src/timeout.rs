@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use loop_core::{EventLoop, Handle, TimerHandle, get_running_loop};
 
 use crate::error::{Error, RuntimeError, TimeoutError};
+use crate::sync_primitives::OnDrop;
 use crate::task::{self, AnyFuture, AnyTask, current_task};
 
 /// The scheduled expiry: a timer, or a `call_soon` for a deadline that has
@@ -208,11 +209,9 @@ impl Timeout {
     {
         self.enter()?;
         // Dropped before the body finished (the losing branch of a select,
-        // a combinator giving up): the scope leaves as it would have.
-        let mut left = LeaveOnDrop {
-            scope: self,
-            armed: true,
-        };
+        // a combinator giving up): the scope leaves as it would have (its
+        // timer disarmed, a cancellation it requested taken back).
+        let left = OnDrop::new(|| drop(self.exit(Ok::<(), Error>(()))));
         let mut body = std::pin::pin!(body);
         let result = std::future::poll_fn(|cx| {
             // An expiry waiting for the body: its first tulip await (or
@@ -243,35 +242,8 @@ impl Timeout {
         })
         .await
         .map_err(Into::into);
-        left.armed = false;
-        let old = self.inner.body_waiter.take();
-        drop(old);
+        left.defuse();
         self.exit(result)
-    }
-
-    /// The scope's exit when `run` is dropped before its body finished:
-    /// the timer is disarmed (it must not cancel the task's later work),
-    /// and a cancellation the scope requested and nobody received is taken
-    /// back with `uncancel`.
-    fn abandon(&self) {
-        let inner = &self.inner;
-        let waiter = inner.body_waiter.take();
-        drop(waiter);
-        let handle = inner.handle.borrow_mut().take();
-        if let Some(handle) = handle {
-            handle.cancel();
-        }
-        match inner.state.get() {
-            State::Expiring => {
-                inner.state.set(State::Expired);
-                let task = inner.task.borrow().clone();
-                if let Some(task) = task {
-                    task.uncancel();
-                }
-            }
-            State::Entered => inner.state.set(State::Exited),
-            _ => {}
-        }
     }
 
     fn enter(&self) -> Result<(), Error> {
@@ -294,6 +266,8 @@ impl Timeout {
 
     fn exit<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
         let inner = &self.inner;
+        let waiter = inner.body_waiter.take();
+        drop(waiter);
         if let Some(handle) = inner.handle.borrow_mut().take() {
             handle.cancel();
         }
@@ -312,20 +286,6 @@ impl Timeout {
             _ => {}
         }
         result
-    }
-}
-
-/// Calls [`Timeout::abandon`] if `run` is dropped before its body ended.
-struct LeaveOnDrop<'a> {
-    scope: &'a Timeout,
-    armed: bool,
-}
-
-impl Drop for LeaveOnDrop<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.scope.abandon();
-        }
     }
 }
 

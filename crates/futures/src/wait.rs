@@ -28,6 +28,7 @@ use loop_core::{EventLoop, TimerHandle, get_running_loop};
 use crate::CallbackId;
 use crate::error::{Error, TimeoutError};
 use crate::future::Future;
+use crate::sync_primitives::OnDrop;
 use crate::task::Task;
 
 /// When [`wait`] returns.
@@ -102,11 +103,14 @@ pub async fn wait<T: 'static>(
             None => None,
         };
         // Also when this future is dropped mid-wait (invariant 2).
-        let registered = Registered {
-            tasks: &tasks,
-            ids,
-            timer,
-        };
+        let registered = OnDrop::new(|| {
+            if let Some(timer) = timer {
+                timer.cancel();
+            }
+            for (task, id) in tasks.iter().zip(ids) {
+                task.remove_done_callback(id);
+            }
+        });
         let waited = waiter.await;
         drop(registered);
         waited?;
@@ -117,25 +121,6 @@ pub async fn wait<T: 'static>(
         crate::yield_now().await?;
     }
     Ok(tasks.into_iter().partition(Task::done))
-}
-
-/// `wait`'s done callbacks and timer, removed when the wait ends or its
-/// future is dropped.
-struct Registered<'a, T: 'static> {
-    tasks: &'a [Task<T>],
-    ids: Vec<CallbackId>,
-    timer: Option<TimerHandle>,
-}
-
-impl<T: 'static> Drop for Registered<'_, T> {
-    fn drop(&mut self) {
-        if let Some(timer) = self.timer.take() {
-            timer.cancel();
-        }
-        for (task, id) in self.tasks.iter().zip(self.ids.drain(..)) {
-            task.remove_done_callback(id);
-        }
-    }
 }
 
 struct Shared<T> {

@@ -20,6 +20,7 @@ use crate::concurrent::ConcurrentFuture;
 use crate::error::{Error, RuntimeError};
 use crate::executor::{Executor, ThreadPoolExecutor, run_job};
 use crate::future::Future;
+use crate::sync_primitives::OnDrop;
 use crate::task::Task;
 use crate::task_result::IntoTaskResult;
 
@@ -121,7 +122,14 @@ where
     // Fails the result if the loop drops the request or the task's done
     // callback without running it (the loop closed first): a thread
     // waiting on it must not wait for ever.
-    let unfinished = FailIfUnfinished(result.clone());
+    let pending = result.clone();
+    let unfinished = OnDrop::new(move || {
+        if !pending.done() {
+            let _ = pending.set_exception(RuntimeError::new(
+                "Event loop is closed before the coroutine finished",
+            ));
+        }
+    });
     let completer = result.clone();
     let remote2 = remote.clone();
     remote.call_soon_threadsafe(move |ev| {
@@ -171,21 +179,6 @@ where
         });
     })?;
     Ok(result)
-}
-
-/// `run_coroutine_threadsafe`'s result, failed with asyncio's "Event loop
-/// is closed" if it is dropped while still pending: the loop dropped the
-/// request or the task's done callback without running them.
-struct FailIfUnfinished<T: Clone + Send + 'static>(ConcurrentFuture<T>);
-
-impl<T: Clone + Send + 'static> Drop for FailIfUnfinished<T> {
-    fn drop(&mut self) {
-        if !self.0.done() {
-            let _ = self.0.set_exception(RuntimeError::new(
-                "Event loop is closed before the coroutine finished",
-            ));
-        }
-    }
 }
 
 /// The loop's default executor and whether it was shut down.

@@ -354,7 +354,7 @@ impl EventLoop {
         }
         for entry in runnables {
             let runnable = entry.runnable.clone();
-            self.run_reported(move || runnable.on_loop_closed(self));
+            self.catch_reported(CLOSING, None, move || runnable.on_loop_closed(self));
             self.drop_reported(entry);
         }
         let extensions = std::mem::take(&mut *inner.extensions.borrow_mut());
@@ -366,20 +366,41 @@ impl EventLoop {
         Ok(())
     }
 
-    /// Drops `value` during `close`; see [`run_reported`](Self::run_reported).
+    /// Drops `value` during `close`: a destructor that panics is reported
+    /// instead of unwinding out of `close` half done.
     fn drop_reported<T>(&self, value: T) {
-        self.run_reported(move || drop(value));
+        self.catch_reported(CLOSING, None, move || drop(value));
     }
 
-    /// Runs `f` during `close` under `catch_unwind`: a panic (a user value's
-    /// destructor, a runnable's `on_loop_closed`) goes to the exception
-    /// handler instead of unwinding out of `close` half done.
-    fn run_reported(&self, f: impl FnOnce()) {
+    /// Runs `f` under `catch_unwind`: a panic in it is reported (see
+    /// [`report_panic`](Self::report_panic)), never unwound.
+    fn catch_reported(
+        &self,
+        message: &'static str,
+        site: Option<&'static Location<'static>>,
+        f: impl FnOnce(),
+    ) {
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-            self.call_exception_handler(
-                ExceptionContext::new("Exception in closing the event loop").with_panic(payload),
-            );
+            self.report_panic(message, site, payload);
         }
+    }
+
+    /// Reports a caught panic to the exception handler as `message`, with
+    /// the site the callback was scheduled at (the run step's guard,
+    /// `close`'s teardown). Out of line: the run step keeps only the call.
+    #[cold]
+    #[inline(never)]
+    fn report_panic(
+        &self,
+        message: &'static str,
+        site: Option<&'static Location<'static>>,
+        payload: Box<dyn std::any::Any + Send>,
+    ) {
+        let mut context = ExceptionContext::new(message).with_panic(payload);
+        if let Some(site) = site {
+            context = context.with_site(site);
+        }
+        self.call_exception_handler(context);
     }
 
     // ===== scheduling =====
@@ -1269,11 +1290,7 @@ impl EventLoop {
             None
         };
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-            let mut context = ExceptionContext::new("Exception in callback").with_panic(payload);
-            if let Some(site) = site {
-                context = context.with_site(site);
-            }
-            self.call_exception_handler(context);
+            self.report_panic("Exception in callback", site, payload);
         }
         if let Some(started) = started {
             let took = self.inner.clock.now().saturating_duration_since(started);
@@ -1370,6 +1387,9 @@ fn with_context(mut callback: crate::io::IoCallback) -> crate::io::IoCallback {
         }),
     }
 }
+
+/// How a panic during `close` is reported.
+const CLOSING: &str = "Exception in closing the event loop";
 
 struct RunningGuard<'a> {
     ev: &'a EventLoop,
