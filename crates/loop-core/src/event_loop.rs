@@ -390,7 +390,7 @@ impl EventLoop {
     /// `close`'s teardown). Out of line: the run step keeps only the call.
     #[cold]
     #[inline(never)]
-    fn report_panic(
+    pub(crate) fn report_panic(
         &self,
         message: &'static str,
         site: Option<&'static Location<'static>>,

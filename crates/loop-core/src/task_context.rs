@@ -104,13 +104,14 @@ impl Drop for Scope {
 #[cold]
 #[inline(never)]
 fn drop_reported(left: Option<Context>) {
+    const MESSAGE: &str = "Exception ignored while dropping a task context";
     let outcome = panic::catch_unwind(AssertUnwindSafe(move || drop(left)));
     if let Err(payload) = outcome {
-        let context = ExceptionContext::new("Exception ignored while dropping a task context")
-            .with_panic(payload);
         match crate::context::get_running_loop() {
-            Ok(ev) => ev.call_exception_handler(context),
-            Err(_) => crate::exception::default_exception_handler(&context),
+            Ok(ev) => ev.report_panic(MESSAGE, None, payload),
+            Err(_) => crate::exception::default_exception_handler(
+                &ExceptionContext::new(MESSAGE).with_panic(payload),
+            ),
         }
     }
 }
